@@ -1,0 +1,37 @@
+"""In-domain suite: math word problems, thesis protocol (tags, extracted solution).
+
+Thesis data is GSM8K test (hub or local files); tiny/smoke use the synthetic GSM8K-schema split,
+disjoint from the SFT and GRPO rows. Metrics: Accuracy, Judge, Efficiency, Final (reports).
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Optional
+
+from trainers.chat import messages
+
+from .extract import numeric_correct, solution_text
+from .sources.math import data_fingerprint, indomain_items
+from .suite import Item, ItemSet
+
+
+class InDomain:
+    name = "indomain"
+    datasets = ("gsm8k",)
+    judge_kind = "arithmetic"
+
+    def items(self, profile, protocol: str, limit: Optional[int] = None) -> ItemSet:
+        rows = indomain_items(profile.data)
+        items = [Item(id=r["id"], dataset="gsm8k", prompt=messages(r["question"]), answer=r["answer"],
+                      question=r["question"], meta={"reference": r["reference"]}) for r in rows]
+        if limit:
+            items = items[:limit]
+        fp = hashlib.sha256((data_fingerprint(profile.data) + ",".join(i.id for i in items)).encode()).hexdigest()[:16]
+        return ItemSet(items=items, data_fp=fp, source=profile.data.source)
+
+    def score(self, item: Item, completion: str) -> dict[str, float]:
+        return {"correct": float(numeric_correct(completion, item.answer)),
+                "has_solution": float(solution_text(completion) is not None)}
+
+
+SUITE = InDomain()

@@ -1,0 +1,72 @@
+"""The ``bench`` command line. Exit codes: 0 ok, 1 a run failed, 2 bad input."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .errors import BadInput, BenchError
+
+EPILOG = "Exit codes: 0 ok, 1 a run failed, 2 bad input."
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--registry", default="registry.yaml", help="registry file (default: ./registry.yaml)")
+    p.add_argument("--store", default="runs", help="checkpoints + results database (default: ./runs)")
+    p.add_argument("--profile", default=None, help="tiny (default) | smoke | thesis | any registry profile")
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="bench", description="grpo-bench: train GRPO variants on demand, "
+                                 "evaluate them on suites, compare.", epilog=EPILOG)
+    sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub.required = True
+
+    def cmd(name: str, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_, epilog=EPILOG)
+        _common(p)
+        return p
+
+    cmd("models", "list the registry's models with checkpoint status")
+    cmd("suites", "list suites, protocols and data sources")
+    p = cmd("plan", "show what would be trained and evaluated (no work done)")
+    p.add_argument("--models", default="all")
+    p.add_argument("--suite", default="all")
+    p.add_argument("--json", action="store_true")
+    p = cmd("train", "produce a checkpoint (and its missing parents) now")
+    p.add_argument("name")
+    p = cmd("run", "train what is missing, then evaluate models on suites")
+    p.add_argument("--models", default="all", help="comma-separated names or 'all'")
+    p.add_argument("--suite", default="indomain", help="indomain | outdomain | bfcl | all (comma-separated)")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items per suite")
+    p = cmd("report", "comparison tables from the results store (never re-runs a model)")
+    p.add_argument("--out", default=None, help="folder for the report files (default: STORE/reports)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        from . import commands
+
+        return getattr(commands, f"cmd_{args.cmd}")(args) or 0
+    except BenchError as exc:
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bench: interrupted (stored results are kept; re-run to resume)", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("bench: error: out of memory (try a smaller --limit or generation batch size)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,226 @@
+"""Run the plan: train what is missing (parents first), then evaluate each cell.
+
+A cell's generations are stored batch by batch, so an interrupted run resumes where it stopped;
+scoring and judging reuse stored generations and only fill what is missing.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from . import __version__
+from .checkpoints import CheckpointStore
+from .errors import BadInput, RunFailed
+from .fingerprint import digest, fingerprint, recipe
+from .judge import get_judge, response_hash
+from .plan import Plan, TrainJob
+from .progress import console
+from .registry import Registry
+from .store import ResultStore
+
+
+def code_version() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+@dataclass
+class Context:
+    reg: Registry
+    profile_name: str
+    store_dir: Path
+    ckpts: CheckpointStore = field(init=False)
+    _results: Optional[ResultStore] = field(default=None, init=False)
+    _backends: dict = field(default_factory=dict, init=False)
+    model_calls: int = field(default=0, init=False)
+
+    def __post_init__(self):
+        self.profile = self.reg.profile(self.profile_name)
+        self.ckpts = CheckpointStore(self.store_dir)
+
+    @property
+    def results(self) -> ResultStore:
+        if self._results is None:
+            self._results = ResultStore(self.store_dir)
+        return self._results
+
+
+# -- training ------------------------------------------------------------------------------------
+def train_missing(ctx: Context, plan: Plan) -> list[str]:
+    built = []
+    for job in plan.train:
+        if job.exists:
+            continue
+        t0 = time.time()
+        console.print(f"[bold]train[/] {job.name} ({job.trainer or 'base'}) -> {ctx.ckpts.path(job.name, job.fp)}")
+        manifest = {"recipe": recipe(ctx.reg, ctx.profile, job.name), "parent": job.parent,
+                    "parent_fingerprint": job.parent_fp, "profile": ctx.profile_name,
+                    "code_version": code_version(), "versions": _versions()}
+        ctx.ckpts.build(job.name, job.fp, lambda out, job=job: _produce(job, out), manifest)
+        job.exists = True
+        built.append(job.name)
+        console.print(f"  done in {time.time() - t0:.0f}s")
+    return built
+
+
+def _produce(job: TrainJob, out: Path) -> dict:
+    if job.trainer is None:
+        from trainers.base_model import build_tiny
+
+        return build_tiny(job.profile.base, job.profile.data, out)
+    from trainers import get_trainer
+
+    return get_trainer(job.trainer)(job, out)
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "transformers", "trl", "peft", "datasets", "lm_eval", "bfcl_eval"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+# -- evaluation ----------------------------------------------------------------------------------
+def _backend_for(ctx: Context, model: str):
+    """(backend, adapter path or None) for a registry model; one hf backend per base."""
+    m = ctx.reg.models[model]
+    if m.kind == "replay":
+        from .backends.replay import ReplayBackend
+
+        return ReplayBackend(m.path), None
+    if m.kind == "hf":
+        from .registry import BaseSpec
+
+        key = ("hf", m.path, m.revision)
+        if key not in ctx._backends:
+            from .backends.hf import HFBackend
+
+            ctx._backends[key] = HFBackend(BaseSpec(kind="hub", id=m.path, revision=m.revision), None)
+        return ctx._backends[key], None
+    base = ctx.reg.lineage(model)[0]
+    base_fp = fingerprint(ctx.reg, ctx.profile, base)
+    base_path = ctx.ckpts.path(base, base_fp) if ctx.profile.base.kind == "tiny" else None
+    key = ("base", base_fp)
+    if key not in ctx._backends:
+        from .backends.hf import HFBackend
+
+        ctx._backends[key] = HFBackend(ctx.profile.base, base_path)
+    adapter = None
+    if m.kind == "trained":
+        adapter = ctx.ckpts.path(model, fingerprint(ctx.reg, ctx.profile, model)) / "adapter"
+        if not (adapter / "adapter_config.json").is_file():
+            raise RunFailed(f"checkpoint of '{model}' is missing or truncated ({adapter}); delete it and re-run")
+    return ctx._backends[key], adapter
+
+
+def gen_config(ctx: Context, suite: str, protocol: str) -> dict:
+    g = ctx.profile.generation
+    return {"suite": suite, "protocol": protocol, "max_new_tokens": g.max_new_tokens,
+            "temperature": g.temperature, "prompt": "thesis-v1"}
+
+
+def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limit: Optional[int],
+                  run_id: str) -> dict:
+    from benchmarks import get_suite
+
+    suite = get_suite(suite_name)
+    itemset = suite.items(ctx.profile, protocol, limit)
+    fp = fingerprint(ctx.reg, ctx.profile, model)
+    gcfg = gen_config(ctx, suite_name, protocol)
+    ghash = digest(gcfg)[:16]
+    done = ctx.results.done_items(fp, suite_name, protocol, ghash)
+    todo = [it for it in itemset.items if it.id not in done]
+    backend_desc = {}
+    if todo:
+        backend, adapter = _backend_for(ctx, model)
+        backend_desc = backend.description
+
+        def store(idx, results, items=todo):
+            ctx.results.add_generations([
+                {"model_fp": fp, "suite": suite_name, "protocol": protocol, "item_id": items[i].id,
+                 "gen_hash": ghash, "dataset": items[i].dataset, "completion": text, "n_tokens": n,
+                 "error": err, "run_id": run_id} for i, (text, n, err) in zip(idx, results)])
+
+        if hasattr(backend, "completions"):
+            store(range(len(todo)), backend.completions(suite_name, [it.id for it in todo]))
+        else:
+            backend.use(adapter, key=fp)
+            ctx.model_calls += 1
+            backend.generate([it.prompt for it in todo], gcfg["max_new_tokens"], ctx.profile.generation.batch_size,
+                             label=f"{model} · {suite_name}/{protocol}",
+                             on_batch=lambda idx, res: store(idx, [(t, n, None) for t, n in res]))
+    scored = score_cell(ctx, suite, itemset, fp, protocol, ghash)
+    ctx.results.upsert_cell(model, fp, suite_name, protocol, ghash, ctx.profile_name,
+                            ",".join(suite.datasets), itemset.data_fp, ctx.profile.judge,
+                            {"generation": gcfg, "backend": backend_desc, "data_source": itemset.source,
+                             "items": len(itemset.items), "skipped_rows": itemset.skipped,
+                             "code_version": code_version(), "run_id": run_id, "time": time.time()})
+    return {"model": model, "suite": suite_name, "protocol": protocol, "generated": len(todo), "scored": scored}
+
+
+def score_cell(ctx: Context, suite, itemset, fp: str, protocol: str, ghash: str) -> int:
+    """Score and judge stored generations that lack scores (re-scoring never regenerates)."""
+    gens = {g["item_id"]: g for g in ctx.results.generations(fp, suite.name, protocol, ghash)}
+    have = ctx.results.scored_items(fp, suite.name, protocol, ghash, "judge_done")
+    judge_name = ctx.profile.judge
+    judge = get_judge(judge_name, ctx.reg.judges[judge_name])
+    rows, verdicts = [], []
+    for item in itemset.items:
+        g = gens.get(item.id)
+        if g is None or item.id in have:
+            continue
+        text = g["completion"] or ""
+        metrics = suite.score(item, text) if not g["error"] else {"correct": 0.0, "failed": 1.0}
+        metrics["n_tokens"] = float(g["n_tokens"] or 0)
+        key = f"{suite.name}/{item.id}"
+        rh = response_hash(text)
+        cached = ctx.results.judgment(judge.fingerprint, key, rh)
+        if cached is None:
+            score, verdict = judge.rate(suite.judge_kind, bool(metrics.get("correct")), text)
+            verdicts.append((judge.fingerprint, key, rh, score, verdict))
+        else:
+            score = cached[0]
+        if score is not None:
+            metrics["judge"] = float(score)
+        metrics["judge_done"] = 1.0
+        rows += [(fp, suite.name, protocol, item.id, ghash, 0, k, v) for k, v in metrics.items()]
+    ctx.results.add_judgments(verdicts)
+    ctx.results.add_scores(rows)
+    return len({r[3] for r in rows})
+
+
+def run(ctx: Context, plan: Plan, limit: Optional[int], command: str) -> list[dict]:
+    run_id = uuid.uuid4().hex[:12]
+    ctx.results.start_run(run_id, command, ctx.profile_name, code_version(),
+                          {"models": sorted({m for m, _, _ in plan.evaluate}), "limit": limit})
+    status = "failed"
+    try:
+        train_missing(ctx, plan)
+        out = [evaluate_cell(ctx, m, s, p, limit, run_id) for m, s, p in plan.evaluate]
+        status = "ok"
+        return out
+    finally:
+        ctx.results.finish_run(run_id, status)
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps({"train": [{"name": j.name, "fingerprint": j.fp[:12], "exists": j.exists} for j in plan.train],
+                       "evaluate": plan.evaluate, "refused": plan.refused}, indent=2)
+
+
+__all__ = ["Context", "run", "train_missing", "evaluate_cell", "BadInput"]

@@ -1,0 +1,123 @@
+"""Results store: one SQLite file (WAL) with every generation, score and judge verdict.
+
+Keys make re-runs cheap and safe: a generation is identified by (model fingerprint, suite,
+protocol, item, generation-config hash, sample); inserts are idempotent, so a resumed or
+concurrent run never duplicates a row.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .errors import RunFailed
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY, started REAL, finished REAL, command TEXT, profile TEXT,
+  code_version TEXT, status TEXT, manifest TEXT);
+CREATE TABLE IF NOT EXISTS cells (
+  model TEXT, model_fp TEXT, suite TEXT, protocol TEXT, gen_hash TEXT, profile TEXT,
+  dataset TEXT, data_fp TEXT, judge TEXT, manifest TEXT, updated REAL,
+  PRIMARY KEY (model, model_fp, suite, protocol, gen_hash, dataset));
+CREATE TABLE IF NOT EXISTS generations (
+  model_fp TEXT, suite TEXT, protocol TEXT, item_id TEXT, gen_hash TEXT, sample INTEGER,
+  dataset TEXT, completion TEXT, n_tokens INTEGER, error TEXT, run_id TEXT, created REAL,
+  PRIMARY KEY (model_fp, suite, protocol, item_id, gen_hash, sample));
+CREATE TABLE IF NOT EXISTS scores (
+  model_fp TEXT, suite TEXT, protocol TEXT, item_id TEXT, gen_hash TEXT, sample INTEGER,
+  metric TEXT, value REAL,
+  PRIMARY KEY (model_fp, suite, protocol, item_id, gen_hash, sample, metric));
+CREATE TABLE IF NOT EXISTS judgments (
+  judge_fp TEXT, item_key TEXT, response_hash TEXT, score REAL, verdict TEXT, created REAL,
+  PRIMARY KEY (judge_fp, item_key, response_hash));
+"""
+
+
+class ResultStore:
+    def __init__(self, root: Path):
+        root = Path(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            self.path = root / "bench.sqlite"
+            self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA busy_timeout=60000")
+            self.db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise RunFailed(f"cannot open the results store in {root}: {exc}") from None
+
+    def _write(self, sql: str, rows: Iterable[tuple]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        try:
+            with self.db:  # one transaction: a batch lands whole or not at all
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise RunFailed(f"cannot write results to {self.path}: {exc}") from None
+
+    # -- runs ----------------------------------------------------------------------------
+    def start_run(self, run_id: str, command: str, profile: str, code_version: str, manifest: dict) -> None:
+        self._write("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?)",
+                    [(run_id, time.time(), None, command, profile, code_version, "running", json.dumps(manifest))])
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self._write("UPDATE runs SET finished=?, status=? WHERE run_id=?", [(time.time(), status, run_id)])
+
+    def upsert_cell(self, model: str, model_fp: str, suite: str, protocol: str, gen_hash: str, profile: str,
+                    dataset: str, data_fp: str, judge: str, manifest: dict) -> None:
+        self._write("INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    [(model, model_fp, suite, protocol, gen_hash, profile, dataset, data_fp, judge,
+                      json.dumps(manifest, default=str), time.time())])
+
+    # -- generations and scores ------------------------------------------------------------
+    def done_items(self, model_fp: str, suite: str, protocol: str, gen_hash: str) -> set[str]:
+        cur = self.db.execute("SELECT item_id FROM generations WHERE model_fp=? AND suite=? AND protocol=? "
+                              "AND gen_hash=?", (model_fp, suite, protocol, gen_hash))
+        return {r[0] for r in cur}
+
+    def add_generations(self, rows: list[dict]) -> None:
+        now = time.time()
+        self._write("INSERT OR IGNORE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(r["model_fp"], r["suite"], r["protocol"], r["item_id"], r["gen_hash"], r.get("sample", 0),
+                      r["dataset"], r["completion"], r.get("n_tokens"), r.get("error"), r.get("run_id"), now)
+                     for r in rows])
+
+    def generations(self, model_fp: str, suite: str, protocol: str, gen_hash: str) -> list[dict]:
+        cur = self.db.execute("SELECT item_id, sample, dataset, completion, n_tokens, error FROM generations "
+                              "WHERE model_fp=? AND suite=? AND protocol=? AND gen_hash=?",
+                              (model_fp, suite, protocol, gen_hash))
+        keys = ("item_id", "sample", "dataset", "completion", "n_tokens", "error")
+        return [dict(zip(keys, r)) for r in cur]
+
+    def add_scores(self, rows: list[tuple]) -> None:
+        """rows: (model_fp, suite, protocol, item_id, gen_hash, sample, metric, value)."""
+        self._write("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?)", rows)
+
+    def scored_items(self, model_fp: str, suite: str, protocol: str, gen_hash: str, metric: str) -> set[str]:
+        cur = self.db.execute("SELECT item_id FROM scores WHERE model_fp=? AND suite=? AND protocol=? AND "
+                              "gen_hash=? AND metric=?", (model_fp, suite, protocol, gen_hash, metric))
+        return {r[0] for r in cur}
+
+    # -- judge cache -----------------------------------------------------------------------
+    def judgment(self, judge_fp: str, item_key: str, response_hash: str) -> Optional[tuple]:
+        return self.db.execute("SELECT score, verdict FROM judgments WHERE judge_fp=? AND item_key=? AND "
+                               "response_hash=?", (judge_fp, item_key, response_hash)).fetchone()
+
+    def add_judgments(self, rows: list[tuple]) -> None:
+        """rows: (judge_fp, item_key, response_hash, score or None, verdict)."""
+        now = time.time()
+        self._write("INSERT OR REPLACE INTO judgments VALUES (?,?,?,?,?,?)", [(*r, now) for r in rows])
+
+    # -- reading for reports ------------------------------------------------------------------
+    def frame(self, sql: str, params: tuple = ()):
+        import pandas as pd
+
+        return pd.read_sql_query(sql, self.db, params=params)
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,44 @@
+"""Aggregate metrics of the thesis tables, with 95% bootstrap confidence intervals."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+N_BOOT = 1000
+
+
+def bootstrap_ci(values, seed: int = 0) -> tuple[float, float]:
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, len(v), size=(N_BOOT, len(v)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def efficiency(model_items: pd.DataFrame, ref_items: pd.DataFrame | None) -> float:
+    """Mean completion tokens of the reference over those of the model, on the same items."""
+    if ref_items is None or ref_items.empty or "n_tokens" not in model_items:
+        return float("nan")
+    both = model_items[["item_id", "n_tokens"]].merge(ref_items[["item_id", "n_tokens"]], on="item_id",
+                                                      suffixes=("", "_ref"))
+    if both.empty or both["n_tokens"].mean() == 0:
+        return float("nan")
+    return float(both["n_tokens_ref"].mean() / both["n_tokens"].mean())
+
+
+def final_score(accuracy: float, judge: float, eff: float) -> float:
+    """THESIS.md: 0.4·Accuracy + 0.4·Judge/10 + 0.2·Efficiency (reproduces the published column)."""
+    return 0.4 * accuracy + 0.4 * judge / 10 + 0.2 * eff
+
+
+def summarize(items: pd.DataFrame, ref_items: pd.DataFrame | None) -> dict:
+    acc = float(items["correct"].mean()) if "correct" in items else float("nan")
+    lo, hi = bootstrap_ci(items["correct"]) if "correct" in items else (float("nan"),) * 2
+    judged = items["judge"].dropna() if "judge" in items else pd.Series(dtype=float)
+    eff = efficiency(items, ref_items)
+    return {"n": len(items), "accuracy": acc, "acc_lo": lo, "acc_hi": hi,
+            "judge": float(judged.mean()) if len(judged) else float("nan"),
+            "judge_missing": int(len(items) - len(judged)), "efficiency": eff,
+            "tokens": float(items["n_tokens"].mean()) if "n_tokens" in items else float("nan"),
+            "final": final_score(acc, float(judged.mean()) if len(judged) else float("nan"), eff)}

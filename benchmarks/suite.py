@@ -1,4 +1,14 @@
-"""What a suite is: items (dataset + prompt + reference) and a per-item scorer."""
+"""What a suite is: items (dataset + prompt + reference) and a per-item scorer.
+
+A suite module exposes ``SUITE`` with:
+  name: str; datasets: tuple[str, ...]; judge_kind: "arithmetic" | "qa" | None (None = not judged)
+  items(profile, protocol, limit) -> ItemSet
+  score(item, completion) -> dict[str, float]          per-item metrics ("correct" drives Accuracy)
+and, for protocols that are not one greedy generation per item (log-likelihood, multi-turn,
+best-of-n), optionally
+  run_protocol(protocol, model, itemset, generation) -> list[Outcome]
+where ``model`` is a ``harness.backends.ModelHandle`` (generate(), hf_model/tokenizer when local).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,3 +30,14 @@ class ItemSet:
     data_fp: str
     source: str
     skipped: int = 0  # corrupt rows left out
+
+
+@dataclass
+class Outcome:
+    """One item's result from ``run_protocol``: what to store as its generation and scores."""
+    item_id: str
+    dataset: str
+    completion: str
+    n_tokens: int
+    metrics: dict[str, float]
+    error: str | None = None

@@ -10,7 +10,7 @@ import platform
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
@@ -96,36 +96,35 @@ def _versions() -> dict:
 
 
 # -- evaluation ----------------------------------------------------------------------------------
-def _backend_for(ctx: Context, model: str):
-    """(backend, adapter path or None) for a registry model; one hf backend per base."""
+def model_handle(ctx: Context, model: str, suite: str = ""):
+    """A ModelHandle for a registry model; one hf backend per base, shared by its adapters."""
+    from .backends import ModelHandle
+
+    fp = fingerprint(ctx.reg, ctx.profile, model)
     m = ctx.reg.models[model]
     if m.kind == "replay":
         from .backends.replay import ReplayBackend
 
-        return ReplayBackend(m.path), None
+        return ModelHandle(model, fp, ReplayBackend(m.path), suite=suite)
     if m.kind == "hf":
         from .registry import BaseSpec
 
-        key = ("hf", m.path, m.revision)
-        if key not in ctx._backends:
-            from .backends.hf import HFBackend
-
-            ctx._backends[key] = HFBackend(BaseSpec(kind="hub", id=m.path, revision=m.revision), None)
-        return ctx._backends[key], None
-    base = ctx.reg.lineage(model)[0]
-    base_fp = fingerprint(ctx.reg, ctx.profile, base)
-    base_path = ctx.ckpts.path(base, base_fp) if ctx.profile.base.kind == "tiny" else None
-    key = ("base", base_fp)
+        spec, base_path, key = BaseSpec(kind="hub", id=m.path, revision=m.revision), None, ("hf", fp)
+    else:
+        base = ctx.reg.lineage(model)[0]
+        base_fp = fingerprint(ctx.reg, ctx.profile, base)
+        spec, key = ctx.profile.base, ("base", base_fp)
+        base_path = ctx.ckpts.path(base, base_fp) if ctx.profile.base.kind == "tiny" else None
     if key not in ctx._backends:
         from .backends.hf import HFBackend
 
-        ctx._backends[key] = HFBackend(ctx.profile.base, base_path)
+        ctx._backends[key] = HFBackend(spec, base_path)
     adapter = None
     if m.kind == "trained":
-        adapter = ctx.ckpts.path(model, fingerprint(ctx.reg, ctx.profile, model)) / "adapter"
+        adapter = ctx.ckpts.path(model, fp) / "adapter"
         if not (adapter / "adapter_config.json").is_file():
             raise RunFailed(f"checkpoint of '{model}' is missing or truncated ({adapter}); delete it and re-run")
-    return ctx._backends[key], adapter
+    return ModelHandle(model, fp, ctx._backends[key], adapter, suite=suite)
 
 
 def gen_config(ctx: Context, suite: str, protocol: str) -> dict:
@@ -147,23 +146,22 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
     todo = [it for it in itemset.items if it.id not in done]
     backend_desc = {}
     if todo:
-        backend, adapter = _backend_for(ctx, model)
-        backend_desc = backend.description
-
-        def store(idx, results, items=todo):
-            ctx.results.add_generations([
-                {"model_fp": fp, "suite": suite_name, "protocol": protocol, "item_id": items[i].id,
-                 "gen_hash": ghash, "dataset": items[i].dataset, "completion": text, "n_tokens": n,
-                 "error": err, "run_id": run_id} for i, (text, n, err) in zip(idx, results)])
-
-        if hasattr(backend, "completions"):
-            store(range(len(todo)), backend.completions(suite_name, [it.id for it in todo]))
+        handle = model_handle(ctx, model, suite_name)
+        backend_desc = handle.description
+        ctx.model_calls += 1
+        if protocol in getattr(suite, "custom_protocols", ()):
+            _store_outcomes(ctx, suite.run_protocol(protocol, handle, replace(itemset, items=todo), gcfg),
+                            fp, suite_name, protocol, ghash, run_id)
         else:
-            backend.use(adapter, key=fp)
-            ctx.model_calls += 1
-            backend.generate([it.prompt for it in todo], gcfg["max_new_tokens"], ctx.profile.generation.batch_size,
-                             label=f"{model} · {suite_name}/{protocol}",
-                             on_batch=lambda idx, res: store(idx, [(t, n, None) for t, n in res]))
+            def store(idx, results, items=todo):
+                ctx.results.add_generations([
+                    {"model_fp": fp, "suite": suite_name, "protocol": protocol, "item_id": items[i].id,
+                     "gen_hash": ghash, "dataset": items[i].dataset, "completion": text, "n_tokens": n,
+                     "run_id": run_id} for i, (text, n) in zip(idx, results)])
+
+            handle.generate([it.prompt for it in todo], gcfg["max_new_tokens"], ctx.profile.generation.batch_size,
+                            label=f"{model} · {suite_name}/{protocol}", on_batch=store,
+                            item_ids=[it.id for it in todo])
     scored = score_cell(ctx, suite, itemset, fp, protocol, ghash)
     ctx.results.upsert_cell(model, fp, suite_name, protocol, ghash, ctx.profile_name,
                             ",".join(suite.datasets), itemset.data_fp, ctx.profile.judge,
@@ -173,35 +171,64 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
     return {"model": model, "suite": suite_name, "protocol": protocol, "generated": len(todo), "scored": scored}
 
 
+def _store_outcomes(ctx: Context, outcomes, fp: str, suite: str, protocol: str, ghash: str, run_id: str) -> None:
+    outcomes = list(outcomes)
+    ctx.results.add_scores([(fp, suite, protocol, o.item_id, ghash, 0, k, float(v))
+                            for o in outcomes for k, v in o.metrics.items()])
+    ctx.results.add_generations([
+        {"model_fp": fp, "suite": suite, "protocol": protocol, "item_id": o.item_id, "gen_hash": ghash,
+         "dataset": o.dataset, "completion": o.completion, "n_tokens": o.n_tokens, "error": o.error,
+         "run_id": run_id} for o in outcomes])
+
+
 def score_cell(ctx: Context, suite, itemset, fp: str, protocol: str, ghash: str) -> int:
     """Score and judge stored generations that lack scores (re-scoring never regenerates)."""
     gens = {g["item_id"]: g for g in ctx.results.generations(fp, suite.name, protocol, ghash)}
-    have = ctx.results.scored_items(fp, suite.name, protocol, ghash, "judge_done")
+    have = ctx.results.scored_items(fp, suite.name, protocol, ghash, "scored")
+    todo = [(it, gens[it.id]) for it in itemset.items if it.id in gens and it.id not in have]
+    if not todo:
+        return 0
+    custom = protocol in getattr(suite, "custom_protocols", ())
+    rows, to_judge = [], []
+    for item, g in todo:
+        text = g["completion"] or ""
+        if g["error"]:
+            metrics = {"correct": 0.0, "failed": 1.0}
+        elif custom:
+            metrics = {}  # stored with the outcome by run_protocol
+        else:
+            metrics = suite.score(item, text)
+        metrics["n_tokens"] = float(g["n_tokens"] or 0)
+        metrics["scored"] = 1.0
+        rows += [(fp, suite.name, protocol, item.id, ghash, 0, k, v) for k, v in metrics.items()]
+        if suite.judge_kind and not custom and not g["error"]:
+            to_judge.append((item, text, bool(metrics.get("correct"))))
+    rows += judge_rows(ctx, suite, to_judge, fp, protocol, ghash)
+    ctx.results.add_scores(rows)
+    return len(todo)
+
+
+def judge_rows(ctx: Context, suite, requests: list[tuple], fp: str, protocol: str, ghash: str) -> list[tuple]:
+    """Judge scores for (item, response, correct), from the verdict cache or the profile's judge."""
+    if not requests:
+        return []
     judge_name = ctx.profile.judge
     judge = get_judge(judge_name, ctx.reg.judges[judge_name])
-    rows, verdicts = [], []
-    for item in itemset.items:
-        g = gens.get(item.id)
-        if g is None or item.id in have:
-            continue
-        text = g["completion"] or ""
-        metrics = suite.score(item, text) if not g["error"] else {"correct": 0.0, "failed": 1.0}
-        metrics["n_tokens"] = float(g["n_tokens"] or 0)
-        key = f"{suite.name}/{item.id}"
-        rh = response_hash(text)
-        cached = ctx.results.judgment(judge.fingerprint, key, rh)
-        if cached is None:
-            score, verdict = judge.rate(suite.judge_kind, bool(metrics.get("correct")), text)
-            verdicts.append((judge.fingerprint, key, rh, score, verdict))
-        else:
-            score = cached[0]
-        if score is not None:
-            metrics["judge"] = float(score)
-        metrics["judge_done"] = 1.0
-        rows += [(fp, suite.name, protocol, item.id, ghash, 0, k, v) for k, v in metrics.items()]
-    ctx.results.add_judgments(verdicts)
-    ctx.results.add_scores(rows)
-    return len({r[3] for r in rows})
+    keys = [(f"{suite.name}/{item.id}", response_hash(text)) for item, text, _ in requests]
+    cached = [ctx.results.judgment(judge.fingerprint, k, h) for k, h in keys]
+    missing = [i for i, c in enumerate(cached) if c is None]
+    if missing:
+        fresh = judge.rate_many(suite.judge_kind, [requests[i] for i in missing])
+        ctx.results.add_judgments([(judge.fingerprint, *keys[i], score, verdict)
+                                   for i, (score, verdict) in zip(missing, fresh)])
+        for i, (score, verdict) in zip(missing, fresh):
+            cached[i] = (score, verdict)
+    rows = []
+    for (item, _, _), (score, _) in zip(requests, cached):
+        # an unparsable verdict stays missing (counted in the report), never 0
+        rows.append((fp, suite.name, protocol, item.id, ghash, 0, "judge" if score is not None else "judge_missing",
+                     float(score) if score is not None else 1.0))
+    return rows
 
 
 def run(ctx: Context, plan: Plan, limit: Optional[int], command: str) -> list[dict]:

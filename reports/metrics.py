@@ -39,6 +39,7 @@ def summarize(items: pd.DataFrame, ref_items: pd.DataFrame | None) -> dict:
     eff = efficiency(items, ref_items)
     return {"n": len(items), "accuracy": acc, "acc_lo": lo, "acc_hi": hi,
             "judge": float(judged.mean()) if len(judged) else float("nan"),
-            "judge_missing": int(len(items) - len(judged)), "efficiency": eff,
+            "judge_missing": int(items["judge_missing"].fillna(0).sum()) if "judge_missing" in items else 0,
+            "efficiency": eff,
             "tokens": float(items["n_tokens"].mean()) if "n_tokens" in items else float("nan"),
             "final": final_score(acc, float(judged.mean()) if len(judged) else float("nan"), eff)}

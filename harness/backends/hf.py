@@ -42,8 +42,9 @@ class HFBackend:
         self.model.eval()
 
     def generate(self, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
-                 label: str = "generate", on_batch=None) -> list[tuple[str, int]]:
-        """Greedy completions for chat prompts, as (text, completion tokens incl. EOS).
+                 label: str = "generate", on_batch=None, sampling: dict | None = None, n: int = 1) -> list:
+        """Completions for chat prompts, as (text, completion tokens incl. EOS); greedy unless
+        ``sampling`` is given; ``n`` > 1 returns n samples per prompt (a list per prompt).
 
         ``on_batch(indices, results)`` is called after each batch so the caller can store it
         (a crash loses at most the batch in flight).
@@ -60,18 +61,20 @@ class HFBackend:
                 idx = order[start:start + batch_size]
                 batch = self.tok.pad({"input_ids": [ids[i] for i in idx]}, padding=True, return_tensors="pt")
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                out = self.model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                          eos_token_id=eos, pad_token_id=pad, use_cache=True)
+                decode = {"do_sample": True, **sampling} if sampling else {"do_sample": False}
+                out = self.model.generate(**batch, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                                          pad_token_id=pad, use_cache=True, num_return_sequences=n, **decode)
                 new = out[:, batch["input_ids"].shape[1]:].tolist()
                 done = []
-                for i, toks in zip(idx, new):
-                    n = len(toks)
-                    if eos in toks:
-                        n = toks.index(eos) + 1
-                    text = self.tok.decode(toks[:n], skip_special_tokens=True)
-                    results[i] = (text, n)
+                for j, i in enumerate(idx):
+                    samples = [self._decode(toks, eos) for toks in new[j * n:(j + 1) * n]]
+                    results[i] = samples if n > 1 else samples[0]
                     done.append(results[i])
                 if on_batch:
                     on_batch(idx, done)
                 advance(len(idx))
         return results  # type: ignore[return-value]
+
+    def _decode(self, toks: list[int], eos: int) -> tuple[str, int]:
+        n = toks.index(eos) + 1 if eos in toks else len(toks)
+        return self.tok.decode(toks[:n], skip_special_tokens=True), n

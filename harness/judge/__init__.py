@@ -1,4 +1,8 @@
-"""Judges rate a response 0-10. Verdicts (score + text) are cached in the store by
+"""Judges rate a response 0-10.
+
+A judge has ``name``, ``fingerprint`` (part of the verdict cache key: change the prompt or the
+model, change it) and ``rate_many(kind, [(item, response, correct), ...]) -> [(score|None, verdict)]``
+where ``item`` is a ``benchmarks.suite.Item`` (question, answer) and ``kind`` the suite's judge_kind. Verdicts (score + text) are cached in the store by
 (judge fingerprint, item, response hash); an unparsable verdict is stored as missing, never 0."""
 from __future__ import annotations
 

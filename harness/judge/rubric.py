@@ -33,7 +33,11 @@ class RubricJudge:
         self.name = name
         self.fingerprint = VERSION
 
-    def rate(self, kind: str, correct: bool, response: str) -> tuple[float, str]:
+    def rate_many(self, kind: str, requests: list[tuple]) -> list[tuple[float | None, str]]:
+        """requests: (item, response, correct) -> (score 0-10 or None if unparsable, verdict)."""
+        return [self.rate(kind, item, response, correct) for item, response, correct in requests]
+
+    def rate(self, kind: str, item, response: str, correct: bool) -> tuple[float, str]:
         arithmetic = kind == "arithmetic"
         fmt = (REASONING_END in response) + (SOLUTION_START in response and SOLUTION_END in response)
         score = (6.0 if arithmetic else 7.0) * correct + (1.0 if arithmetic else 1.5) * fmt

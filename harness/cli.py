@@ -42,6 +42,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items per suite")
     p = cmd("report", "comparison tables from the results store (never re-runs a model)")
     p.add_argument("--out", default=None, help="folder for the report files (default: STORE/reports)")
+    p.add_argument("--thesis", action="store_true",
+                   help="the thesis's three tables: published figures beside reproduced ones and their difference")
+    p.add_argument("--format", action="append", default=None, metavar="FMT",
+                   help="md | latex | csv | json | html; repeatable or comma-separated (default: md,csv)")
+    p = cmd("chat", "the thesis test script: five fixed word problems with tag checks, then a prompt loop")
+    p.add_argument("name", help="registry model (trained first if missing)")
+    p.add_argument("--once", action="store_true", help="answer the five fixed problems only, no prompt loop")
+    p = cmd("perf", "performance benchmarks, printed as ratios measured side by side in one run")
+    p.add_argument("--quick", action="store_true", help="small sizes (< 2 min): checks that it runs")
+    p.add_argument("--json", action="store_true", help="print the measurements as JSON")
     return ap
 
 

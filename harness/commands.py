@@ -143,13 +143,38 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from reports.console import print_report
+    from reports.console import parse_formats, print_report
 
+    formats = parse_formats(args.format)  # a bad --format is a one-line error before any work
     ctx = _ctx(args)
     if not (ctx.store_dir / "bench.sqlite").exists():
         raise BadInput(f"no results in {ctx.store_dir}: run `bench run` first")
     suites = [s for s in ctx.reg.suites]
-    written = print_report(ctx, suites, Path(args.out) if args.out else ctx.store_dir / "reports")
+    written = print_report(ctx, suites, Path(args.out) if args.out else ctx.store_dir / "reports",
+                           formats=formats, thesis=args.thesis)
     if not written:
         raise RunFailed(f"no results for profile '{ctx.profile_name}' in {ctx.store_dir}")
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from .chat import chat
+
+    return chat(_ctx(args), args.name, once=args.once)
+
+
+def cmd_perf(args) -> int:
+    from .perf.suite import run_perf, to_json
+
+    ctx = _ctx(args)
+    results = run_perf(ctx, args.registry, quick=args.quick)
+    if args.json:
+        print(to_json(results))
+        return 0
+    t = Table(title=f"bench perf (profile {ctx.profile_name}{', quick' if args.quick else ''})", title_justify="left")
+    for col in ("measurement", "value", "target", "result", "detail"):
+        t.add_column(col)
+    for m in results:
+        t.add_row(m.name, f"{m.value:.2f}", m.target, "[green]PASS[/]" if m.passed else "[red]FAIL[/]", m.detail)
+    out.print(t)
     return 0

@@ -154,9 +154,9 @@ def _loc(err: dict) -> str:
     return ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
 
 
-def _one_line(path: str, exc: ValidationError) -> str:
+def _one_line(path: str, exc: ValidationError, prefix: str = "") -> str:
     err = exc.errors()[0]
-    loc = _loc(err)
+    loc = prefix + _loc(err)
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     else:
@@ -180,7 +180,7 @@ def _check_graph(reg: Registry, path: str) -> None:
             try:
                 HYPER_SCHEMAS[m.trainer](**m.hyper)
             except ValidationError as exc:
-                raise BadInput(_one_line(f"{where}.hyper", exc).replace(": .", ".", 1)) from None
+                raise BadInput(_one_line(path, exc, prefix=f"models.{name}.hyper.")) from None
             _check_rewards(m, where)
         elif m.kind in ("hf", "replay") and not m.path:
             raise BadInput(f"{where}.path: a '{m.kind}' model needs a path")

@@ -58,6 +58,10 @@ class Context:
 # -- training ------------------------------------------------------------------------------------
 def train_missing(ctx: Context, plan: Plan) -> list[str]:
     built = []
+    if any(not job.exists for job in plan.train):
+        from trainers.callbacks import quiet_libraries
+
+        quiet_libraries()
     for job in plan.train:
         if job.exists:
             continue
@@ -116,8 +120,11 @@ def model_handle(ctx: Context, model: str, suite: str = ""):
         spec, key = ctx.profile.base, ("base", base_fp)
         base_path = ctx.ckpts.path(base, base_fp) if ctx.profile.base.kind == "tiny" else None
     if key not in ctx._backends:
+        from trainers.callbacks import quiet_libraries
+
         from .backends.hf import HFBackend
 
+        quiet_libraries()
         ctx._backends[key] = HFBackend(spec, base_path)
     adapter = None
     if m.kind == "trained":

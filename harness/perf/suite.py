@@ -1,0 +1,158 @@
+"""The perf measurements. Each returns a Measurement(name, ratio, target, passed, detail)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.plan import make_plan
+from harness.runner import Context, model_handle, train_missing
+
+
+@dataclass
+class Measurement:
+    name: str
+    value: float
+    target: str
+    passed: bool
+    detail: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
+
+
+def _items(ctx: Context, n: int):
+    from benchmarks import get_suite
+
+    return get_suite("indomain").items(ctx.profile, "thesis", n).items
+
+
+def generation_batching(ctx: Context, n: int, max_new: int) -> Measurement:
+    """Batched, length-bucketed generation vs. a per-item loop (the thesis's evaluation style)."""
+    handle = model_handle(ctx, "sft")
+    prompts = [it.prompt for it in _items(ctx, n)]
+    bs = ctx.profile.generation.batch_size
+    handle.generate(prompts[:2], 4, 2, label="warm-up")
+    t_batch, _ = _timed(lambda: handle.generate(prompts, max_new, bs, label="batched"))
+    t_loop, _ = _timed(lambda: [handle.generate([p], max_new, 1, label="per-item") for p in prompts[: max(4, n // 4)]])
+    t_loop *= len(prompts) / max(4, n // 4)  # the loop is linear in items: time a quarter of them
+    ratio = t_loop / t_batch
+    return Measurement("generation: batched vs per-item loop", ratio, ">= 10x", ratio >= 10,
+                       f"{n} items, {max_new} new tokens, batch {bs}: {t_batch:.2f}s vs {t_loop:.2f}s (extrapolated)")
+
+
+def lora_swapping(ctx: Context, n: int, max_new: int, k: int = 4) -> Measurement:
+    """K LoRA variants of one base: one loaded base + adapter switching vs. loading each from disk."""
+    from harness.backends.hf import HFBackend
+
+    handle = model_handle(ctx, "sft")
+    prompts = [it.prompt for it in _items(ctx, n)]
+    bs = ctx.profile.generation.batch_size
+    tmp = Path(tempfile.mkdtemp(prefix="perf-lora-"))
+    adapters = []
+    for i in range(k):  # K distinct adapters: copies of the SFT adapter (same size and shape)
+        dst = tmp / f"variant{i}"
+        shutil.copytree(handle.adapter, dst)
+        adapters.append(dst)
+    base_spec, base_path = ctx.profile.base, _base_path(ctx)
+
+    def shared():
+        backend = HFBackend(base_spec, base_path)
+        for a in adapters:
+            backend.use(a, key=str(a))
+            backend.generate(prompts, max_new, bs, label=f"shared {a.name}")
+
+    def from_disk():
+        for a in adapters:
+            backend = HFBackend(base_spec, base_path)
+            backend.use(a, key=str(a))
+            backend.generate(prompts, max_new, bs, label=f"disk {a.name}")
+            del backend
+
+    t_disk, _ = _timed(from_disk)
+    t_shared, _ = _timed(shared)
+    shutil.rmtree(tmp, ignore_errors=True)
+    ratio = t_disk / t_shared
+    return Measurement(f"{k} LoRA variants: shared base vs load each", ratio, ">= 1.5x", ratio >= 1.5,
+                       f"{n} items each: {t_shared:.2f}s vs {t_disk:.2f}s")
+
+
+def _base_path(ctx: Context):
+    from harness.fingerprint import fingerprint
+
+    base = ctx.reg.lineage("sft")[0]
+    return ctx.ckpts.path(base, fingerprint(ctx.reg, ctx.profile, base)) if ctx.profile.base.kind == "tiny" else None
+
+
+def cached_run(ctx: Context, registry: str) -> Measurement:
+    """A fully cached `bench run`: wall time and model calls (everything already in the store)."""
+    cmd = [sys.executable, "-m", "harness.cli", "run", "--models", "sft", "--suite", "indomain", "--profile",
+           ctx.profile_name, "--store", str(ctx.store_dir), "--registry", registry]
+    env = {**os.environ, "BENCH_QUIET": "1"}
+    subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL)  # fill the cache
+    t, r = _timed(lambda: subprocess.run(cmd, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL))
+    calls = next((int(w) for line in r.stdout.splitlines() if "model calls" in line
+                  for w, nxt in zip(line.split(), line.split()[1:]) if nxt == "model"), -1)
+    ok = r.returncode == 0 and calls == 0 and t <= 3.0
+    return Measurement("fully cached bench run (wall s)", t, "0 model calls and <= 3 s", ok,
+                       f"{calls} model calls, exit {r.returncode}")
+
+
+def grpo_overhead(ctx: Context, steps: int) -> Measurement:
+    """GRPO step time with the Hybrid reward vs. GRPO-1K-def, same model, batch and seed."""
+    from harness.plan import TrainJob
+
+    times = {}
+    for name in ("grpo-1k-def", "grpo-hybrid"):
+        plan = make_plan(ctx.reg, ctx.profile_name, [name], [], ctx.ckpts)
+        job: TrainJob = plan.train[-1]
+        job.hyper = {**job.hyper, "max_steps": steps, "save_steps": 0}
+        out = Path(tempfile.mkdtemp(prefix="perf-grpo-"))
+        from trainers.grpo import train
+
+        metrics = train(job, out)
+        step_times = [h["step_time"] for h in metrics["log_history"] if "step_time" in h]
+        times[name] = sum(step_times[1:]) / max(1, len(step_times) - 1)  # first step warms caches
+        shutil.rmtree(out, ignore_errors=True)
+    ratio = times["grpo-hybrid"] / times["grpo-1k-def"]
+    return Measurement("GRPO step time: hybrid vs 1k-def", ratio, "<= 1.15x", ratio <= 1.15,
+                       f"{steps} steps: {times['grpo-hybrid']:.3f}s vs {times['grpo-1k-def']:.3f}s per step")
+
+
+def memory_and_store(ctx: Context) -> Measurement:
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    db = ctx.store_dir / "bench.sqlite"
+    n = ctx.results.db.execute("SELECT count(*) FROM generations").fetchone()[0]
+    size = sum(p.stat().st_size for p in ctx.store_dir.glob("bench.sqlite*"))
+    per_item = size / max(1, n)
+    return Measurement("peak RSS (MB) of this run; store bytes/item", peak_mb, "informational", True,
+                       f"{per_item:.0f} bytes per stored generation ({n} generations, {db})")
+
+
+def run_perf(ctx: Context, registry: str, quick: bool) -> list[Measurement]:
+    plan = make_plan(ctx.reg, ctx.profile_name, ["sft"], [], ctx.ckpts)
+    train_missing(ctx, plan)
+    n, max_new = (16, 24) if quick else (128, ctx.profile.generation.max_new_tokens)
+    results = [generation_batching(ctx, n, max_new), lora_swapping(ctx, n if quick else 32, max_new)]
+    results.append(cached_run(ctx, registry))
+    results.append(grpo_overhead(ctx, 3 if quick else 10))
+    results.append(memory_and_store(ctx))
+    return results
+
+
+def to_json(results: list[Measurement]) -> str:
+    return json.dumps([m.as_dict() for m in results], indent=2)

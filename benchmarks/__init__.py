@@ -9,8 +9,9 @@ import importlib
 
 SUITES: dict[str, dict] = {
     "indomain": {"protocols": ["thesis"], "module": "benchmarks.indomain"},
-    "outdomain": {"protocols": ["thesis", "standard"], "module": None},
-    "bfcl": {"protocols": ["thesis", "thesis-fair", "official"], "module": None},
+    # needs_weights: log-likelihood protocols, impossible for replay / API models (skipped for them)
+    "outdomain": {"protocols": ["thesis", "standard"], "module": "benchmarks.outdomain", "needs_weights": ["standard"]},
+    "bfcl": {"protocols": ["thesis", "thesis-fair", "official"], "module": "benchmarks.bfcl.suite"},
 }
 
 

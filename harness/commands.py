@@ -92,6 +92,8 @@ def cmd_plan(args) -> int:
                   f" {job.trainer or 'base'}{(' ' + '+'.join(job.rewards)) if job.rewards else ''}")
     for name, why in plan.refused.items():
         out.print(f"  [red]refused[/] {name}: {why}")
+    for m, s, p, why in plan.skipped:
+        out.print(f"  [yellow]skipped[/] {m} · {s}/{p}: {why}")
     out.print("[bold]cells[/] (model × suite/protocol):")
     for m, s, p in plan.evaluate:
         fp = fingerprint(ctx.reg, ctx.profile, m)

@@ -52,10 +52,16 @@ def recipe(reg: Registry, profile: Profile, name: str) -> dict:
     if m.kind == "trained":
         return {"kind": "trained", "trainer": m.trainer, "rewards": list(m.rewards),
                 "hyper": effective_hyper(reg, profile, name), "data": data_fingerprint(profile.data)}
+    if m.kind == "openai":  # the endpoint may move; the served model is what answers
+        return {"kind": "openai", "model": m.model, "revision": m.revision}
+    out = {"kind": m.kind}
+    if m.kind == "lora":
+        base = Path(m.base).expanduser()
+        out["base"] = {"files": file_digest(base)} if base.exists() else {"source": m.base}
     source = Path(m.path).expanduser()
     if source.exists():
-        return {"kind": m.kind, "files": file_digest(source)}
-    return {"kind": m.kind, "source": m.path, "revision": m.revision}
+        return {**out, "files": file_digest(source)}
+    return {**out, "source": m.path, "revision": m.revision}
 
 
 def fingerprint(reg: Registry, profile: Profile, name: str) -> str:

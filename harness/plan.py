@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from benchmarks import SUITES
+
 from .checkpoints import CheckpointStore
 from .fingerprint import effective_hyper, fingerprint
 from .registry import Profile, Registry
@@ -34,6 +36,7 @@ class Plan:
     train: list[TrainJob] = field(default_factory=list)  # topological: parents first
     evaluate: list[tuple[str, str, str]] = field(default_factory=list)  # (model, suite, protocol)
     refused: dict[str, str] = field(default_factory=dict)  # model -> why it cannot be built
+    skipped: list[tuple[str, str, str, str]] = field(default_factory=list)  # (model, suite, protocol, why)
 
 
 def _job(reg: Registry, profile: Profile, profile_name: str, ckpts: CheckpointStore, name: str) -> TrainJob:
@@ -70,5 +73,8 @@ def make_plan(reg: Registry, profile_name: str, models: list[str], suites: list[
                 plan.train.append(_job(reg, profile, profile_name, ckpts, anc))
         for suite in suites:
             for protocol in reg.suites[suite].protocols:
+                if protocol in SUITES[suite].get("needs_weights", ()) and reg.models[name].kind in ("replay", "openai"):
+                    plan.skipped.append((name, suite, protocol, f"needs local weights ({reg.models[name].kind} model)"))
+                    continue
                 plan.evaluate.append((name, suite, protocol))
     return plan

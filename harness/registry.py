@@ -59,14 +59,21 @@ class Profile(_Strict):
 
 
 class ModelEntry(_Strict):
-    kind: Literal["trained", "base", "hf", "replay"] = "trained"
+    kind: Literal["trained", "base", "hf", "lora", "openai", "replay"] = "trained"
     description: str = ""
     parent: Optional[str] = None
     trainer: Optional[str] = None
     rewards: list[str] = []
     hyper: dict[str, Any] = {}
-    path: Optional[str] = None  # hf: hub id or local folder; replay: JSONL file
+    path: Optional[str] = None  # hf: hub id or local folder; lora: adapter folder; replay: JSONL file
     revision: Optional[str] = None
+    base: Optional[str] = None  # lora: hub id or local folder of the base the adapter was trained on
+    base_url: Optional[str] = None  # openai: endpoint including /v1
+    model: Optional[str] = None  # openai: the served model name
+    api_key_env: Optional[str] = None
+    timeout_s: float = 120
+    retries: int = 3
+    concurrency: int = 8
 
 
 class SuiteEntry(_Strict):
@@ -182,8 +189,12 @@ def _check_graph(reg: Registry, path: str) -> None:
             except ValidationError as exc:
                 raise BadInput(_one_line(path, exc, prefix=f"models.{name}.hyper.")) from None
             _check_rewards(m, where)
-        elif m.kind in ("hf", "replay") and not m.path:
+        elif m.kind in ("hf", "lora", "replay") and not m.path:
             raise BadInput(f"{where}.path: a '{m.kind}' model needs a path")
+        elif m.kind == "lora" and not m.base:
+            raise BadInput(f"{where}.base: a 'lora' model needs the base it was trained on")
+        elif m.kind == "openai" and not (m.base_url and m.model):
+            raise BadInput(f"{where}: an 'openai' model needs base_url and model")
         if m.parent is not None and m.parent not in reg.models:
             raise BadInput(f"{where}.parent: unknown model '{m.parent}'")
     for name in reg.models:  # cycles

@@ -18,7 +18,7 @@ from . import __version__
 from .checkpoints import CheckpointStore
 from .errors import BadInput, RunFailed
 from .fingerprint import digest, fingerprint, recipe
-from .judge import get_judge, response_hash
+from .judge import get_judge, is_judge_error, response_hash
 from .plan import Plan, TrainJob
 from .progress import console
 from .registry import Registry
@@ -47,6 +47,13 @@ class Context:
     def __post_init__(self):
         self.profile = self.reg.profile(self.profile_name)
         self.ckpts = CheckpointStore(self.store_dir)
+        self._judge = None
+
+    def judge(self):
+        """The profile's judge, one per run (a local judge model loads once)."""
+        if self._judge is None:
+            self._judge = get_judge(self.profile.judge, self.reg.judges[self.profile.judge])
+        return self._judge
 
     @property
     def results(self) -> ResultStore:
@@ -110,10 +117,19 @@ def model_handle(ctx: Context, model: str, suite: str = ""):
         from .backends.replay import ReplayBackend
 
         return ModelHandle(model, fp, ReplayBackend(m.path), suite=suite)
-    if m.kind == "hf":
+    if m.kind == "openai":
+        from .backends.openai_compat import OpenAIBackend
+
+        key = ("openai", m.base_url, m.model)
+        if key not in ctx._backends:
+            ctx._backends[key] = OpenAIBackend(m.base_url, m.model, m.api_key_env, timeout_s=m.timeout_s,
+                                               retries=m.retries, concurrency=m.concurrency)
+        return ModelHandle(model, fp, ctx._backends[key], suite=suite)
+    if m.kind in ("hf", "lora"):
         from .registry import BaseSpec
 
-        spec, base_path, key = BaseSpec(kind="hub", id=m.path, revision=m.revision), None, ("hf", fp)
+        source = m.base if m.kind == "lora" else m.path
+        spec, base_path, key = BaseSpec(kind="hub", id=source, revision=m.revision), None, ("hf", source)
     else:
         base = ctx.reg.lineage(model)[0]
         base_fp = fingerprint(ctx.reg, ctx.profile, base)
@@ -126,7 +142,7 @@ def model_handle(ctx: Context, model: str, suite: str = ""):
 
         quiet_libraries()
         ctx._backends[key] = HFBackend(spec, base_path)
-    adapter = None
+    adapter = Path(m.path).expanduser() if m.kind == "lora" else None
     if m.kind == "trained":
         adapter = ctx.ckpts.path(model, fp) / "adapter"
         if not (adapter / "adapter_config.json").is_file():
@@ -157,14 +173,16 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
         backend_desc = handle.description
         ctx.model_calls += 1
         if protocol in getattr(suite, "custom_protocols", ()):
-            _store_outcomes(ctx, suite.run_protocol(protocol, handle, replace(itemset, items=todo), gcfg),
+            run_cfg = {**gcfg, "batch_size": ctx.profile.generation.batch_size}  # not in the hash: no effect on results
+            _store_outcomes(ctx, suite.run_protocol(protocol, handle, replace(itemset, items=todo), run_cfg),
                             fp, suite_name, protocol, ghash, run_id)
         else:
             def store(idx, results, items=todo):
+                # a result is (text, n_tokens); a failed item carries .error (recorded, never lost)
                 ctx.results.add_generations([
                     {"model_fp": fp, "suite": suite_name, "protocol": protocol, "item_id": items[i].id,
-                     "gen_hash": ghash, "dataset": items[i].dataset, "completion": text, "n_tokens": n,
-                     "run_id": run_id} for i, (text, n) in zip(idx, results)])
+                     "gen_hash": ghash, "dataset": items[i].dataset, "completion": r[0], "n_tokens": r[1],
+                     "error": getattr(r, "error", None), "run_id": run_id} for i, r in zip(idx, results)])
 
             handle.generate([it.prompt for it in todo], gcfg["max_new_tokens"], ctx.profile.generation.batch_size,
                             label=f"{model} · {suite_name}/{protocol}", on_batch=store,
@@ -192,6 +210,7 @@ def score_cell(ctx: Context, suite, itemset, fp: str, protocol: str, ghash: str)
     """Score and judge stored generations that lack scores (re-scoring never regenerates)."""
     gens = {g["item_id"]: g for g in ctx.results.generations(fp, suite.name, protocol, ghash)}
     have = ctx.results.scored_items(fp, suite.name, protocol, ghash, "scored")
+    have -= ctx.results.flagged_items(fp, suite.name, protocol, ghash, "judge_error")  # ask the judge again
     todo = [(it, gens[it.id]) for it in itemset.items if it.id in gens and it.id not in have]
     if not todo:
         return 0
@@ -219,22 +238,26 @@ def judge_rows(ctx: Context, suite, requests: list[tuple], fp: str, protocol: st
     """Judge scores for (item, response, correct), from the verdict cache or the profile's judge."""
     if not requests:
         return []
-    judge_name = ctx.profile.judge
-    judge = get_judge(judge_name, ctx.reg.judges[judge_name])
+    judge = ctx.judge()
     keys = [(f"{suite.name}/{item.id}", response_hash(text)) for item, text, _ in requests]
     cached = [ctx.results.judgment(judge.fingerprint, k, h) for k, h in keys]
     missing = [i for i, c in enumerate(cached) if c is None]
     if missing:
         fresh = judge.rate_many(suite.judge_kind, [requests[i] for i in missing])
-        ctx.results.add_judgments([(judge.fingerprint, *keys[i], score, verdict)
-                                   for i, (score, verdict) in zip(missing, fresh)])
+        ctx.results.add_judgments([(judge.fingerprint, *keys[i], score, verdict)  # errors are retried later
+                                   for i, (score, verdict) in zip(missing, fresh) if not is_judge_error(verdict)])
         for i, (score, verdict) in zip(missing, fresh):
             cached[i] = (score, verdict)
     rows = []
-    for (item, _, _), (score, _) in zip(requests, cached):
-        # an unparsable verdict stays missing (counted in the report), never 0
-        rows.append((fp, suite.name, protocol, item.id, ghash, 0, "judge" if score is not None else "judge_missing",
-                     float(score) if score is not None else 1.0))
+    for (item, _, _), (score, verdict) in zip(requests, cached):
+        # an unparsable verdict stays missing (counted in the report), never 0; a judge that could
+        # not be reached is recorded as judge_error and asked again by the next run
+        error = score is None and is_judge_error(verdict)
+        rows.append((fp, suite.name, protocol, item.id, ghash, 0, "judge_error", float(error)))
+        if score is not None:
+            rows.append((fp, suite.name, protocol, item.id, ghash, 0, "judge", float(score)))
+        elif not error:
+            rows.append((fp, suite.name, protocol, item.id, ghash, 0, "judge_missing", 1.0))
     return rows
 
 

@@ -103,6 +103,12 @@ class ResultStore:
                               "gen_hash=? AND metric=?", (model_fp, suite, protocol, gen_hash, metric))
         return {r[0] for r in cur}
 
+    def flagged_items(self, model_fp: str, suite: str, protocol: str, gen_hash: str, metric: str) -> set[str]:
+        """Items whose ``metric`` is set (> 0), e.g. judge_error = 1."""
+        cur = self.db.execute("SELECT item_id FROM scores WHERE model_fp=? AND suite=? AND protocol=? AND "
+                              "gen_hash=? AND metric=? AND value > 0", (model_fp, suite, protocol, gen_hash, metric))
+        return {r[0] for r in cur}
+
     # -- judge cache -----------------------------------------------------------------------
     def judgment(self, judge_fp: str, item_key: str, response_hash: str) -> Optional[tuple]:
         return self.db.execute("SELECT score, verdict FROM judgments WHERE judge_fp=? AND item_key=? AND "

@@ -1,14 +1,35 @@
 """Read the results store into per-item frames for the models of the registry under one profile.
 
 Only cells whose model fingerprint matches the registry's current recipe are read: a model
-retrained under a new recipe never shows its predecessor's numbers.
+retrained under a new recipe never shows its predecessor's numbers. Reports never run a model.
 """
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
 import pandas as pd
 
-from harness.fingerprint import fingerprint
-from harness.runner import Context
+from harness.fingerprint import digest, fingerprint
+from harness.runner import Context, gen_config
+
+
+@dataclass(eq=False)  # identity: two cells are the same only if they are one object
+class CellData:
+    """One evaluated (model, suite, protocol): its store row, manifest and per-item metrics."""
+    model: str
+    model_fp: str
+    suite: str
+    protocol: str
+    gen_hash: str
+    judge: str
+    data_fp: str
+    datasets: str
+    manifest: dict
+    updated: float
+    current_config: bool  # its generation config is the profile's current one
+    items: pd.DataFrame = field(repr=False)  # one row per item: item_id, dataset, one column per metric
 
 
 def cells(ctx: Context) -> pd.DataFrame:
@@ -18,7 +39,7 @@ def cells(ctx: Context) -> pd.DataFrame:
         return df
     df = df[[fps.get(m) == fp for m, fp in zip(df["model"], df["model_fp"])]]
     order = {name: i for i, name in enumerate(ctx.reg.models)}
-    return df.sort_values(by="model", key=lambda s: s.map(order)).reset_index(drop=True)
+    return df.sort_values(by="model", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
 def item_scores(ctx: Context, model_fp: str, suite: str, protocol: str, gen_hash: str) -> pd.DataFrame:
@@ -27,9 +48,60 @@ def item_scores(ctx: Context, model_fp: str, suite: str, protocol: str, gen_hash
         "SELECT s.item_id, s.metric, s.value, g.dataset FROM scores s JOIN generations g ON "
         "g.model_fp=s.model_fp AND g.suite=s.suite AND g.protocol=s.protocol AND g.item_id=s.item_id "
         "AND g.gen_hash=s.gen_hash AND g.sample=s.sample "
-        "WHERE s.model_fp=? AND s.suite=? AND s.protocol=? AND s.gen_hash=?",
+        "WHERE s.model_fp=? AND s.suite=? AND s.protocol=? AND s.gen_hash=? AND s.sample=0",
         (model_fp, suite, protocol, gen_hash))
     if df.empty:
         return df
     wide = df.pivot_table(index=["item_id", "dataset"], columns="metric", values="value", aggfunc="first")
+    wide.columns.name = None
     return wide.reset_index()
+
+
+def load_cells(ctx: Context) -> list[CellData]:
+    """One CellData per (model, suite, protocol) of the current registry and profile.
+
+    When a cell was evaluated under several generation configs (the registry's generation
+    settings changed), the current config wins; otherwise the most recently updated one.
+    """
+    df = cells(ctx)
+    if df.empty:
+        return []
+    chosen: dict[tuple, CellData] = {}
+    for row in df.itertuples():
+        try:
+            current = digest(gen_config(ctx, row.suite, row.protocol))[:16] == row.gen_hash
+        except Exception:  # a suite unknown to this version: keep what the store says
+            current = False
+        key = (row.model, row.suite, row.protocol)
+        old = chosen.get(key)
+        if old and (old.current_config, old.updated) >= (current, row.updated):
+            continue
+        try:
+            manifest = json.loads(row.manifest or "{}")
+        except ValueError:
+            manifest = {"unreadable": True}
+        chosen[key] = CellData(row.model, row.model_fp, row.suite, row.protocol, row.gen_hash, row.judge or "",
+                               row.data_fp or "", row.dataset or "", manifest, float(row.updated or 0), current,
+                               pd.DataFrame())
+    for cell in chosen.values():
+        cell.items = item_scores(ctx, cell.model_fp, cell.suite, cell.protocol, cell.gen_hash)
+    return list(chosen.values())
+
+
+def find(cells_: list[CellData], model: Optional[str], suite: str, protocol: str) -> Optional[CellData]:
+    for c in cells_:
+        if c.model == model and c.suite == suite and c.protocol == protocol:
+            return c
+    return None
+
+
+def train_manifests(ctx: Context, models: list[str]) -> dict[str, dict]:
+    """Checkpoint manifests (with ``train_metrics``) of the current checkpoints of ``models``."""
+    out = {}
+    for name in models:
+        if name not in ctx.reg.models:
+            continue
+        m = ctx.ckpts.manifest(name, fingerprint(ctx.reg, ctx.profile, name))
+        if m:
+            out[name] = m
+    return out

@@ -30,16 +30,3 @@ def efficiency(model_items: pd.DataFrame, ref_items: pd.DataFrame | None) -> flo
 def final_score(accuracy: float, judge: float, eff: float) -> float:
     """THESIS.md: 0.4·Accuracy + 0.4·Judge/10 + 0.2·Efficiency (reproduces the published column)."""
     return 0.4 * accuracy + 0.4 * judge / 10 + 0.2 * eff
-
-
-def summarize(items: pd.DataFrame, ref_items: pd.DataFrame | None) -> dict:
-    acc = float(items["correct"].mean()) if "correct" in items else float("nan")
-    lo, hi = bootstrap_ci(items["correct"]) if "correct" in items else (float("nan"),) * 2
-    judged = items["judge"].dropna() if "judge" in items else pd.Series(dtype=float)
-    eff = efficiency(items, ref_items)
-    return {"n": len(items), "accuracy": acc, "acc_lo": lo, "acc_hi": hi,
-            "judge": float(judged.mean()) if len(judged) else float("nan"),
-            "judge_missing": int(items["judge_missing"].fillna(0).sum()) if "judge_missing" in items else 0,
-            "efficiency": eff,
-            "tokens": float(items["n_tokens"].mean()) if "n_tokens" in items else float("nan"),
-            "final": final_score(acc, float(judged.mean()) if len(judged) else float("nan"), eff)}

@@ -1,77 +1,135 @@
-"""Comparison tables per suite: models × (dataset × metric), from the results store only."""
+"""Comparison tables per suite and protocol: models × (dataset × metric), from the store only."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
-from rich.table import Table
 
 from harness.runner import Context
 
-from .data import cells, item_scores
-from .metrics import summarize
+from .columns import EFFICIENCY, Column, Figure, columns_for, figure, mark_best
+from .data import CellData, find
+from .layout import ReportTable, Row
+from .stats import N_BOOT
+
+TEST_NOTE = ("▲ marks a column's best only where a paired test on the same items (exact McNemar for 0/1 "
+             "metrics, paired bootstrap otherwise) finds it better than the runner-up at p < 0.05; "
+             "the thesis marked bests without any test")
 
 
-def suite_table(ctx: Context, suite: str, protocol: str) -> pd.DataFrame:
-    """One row per (model, dataset) with the summary metrics of that cell."""
-    cs = cells(ctx)
-    if cs.empty:
-        return pd.DataFrame()
-    cs = cs[(cs["suite"] == suite) & (cs["protocol"] == protocol)]
+def run_hint(ctx: Context, model: str, suite: str) -> str:
+    """The command that fills a missing cell (with --store when it is not the default)."""
+    store = "" if Path(ctx.store_dir) == Path("runs") else f" --store {ctx.store_dir}"
+    return f"bench run --models {model} --suite {suite} --profile {ctx.profile_name}{store}"
+
+
+def not_run(ctx: Context, model: str, suite: str) -> str:
+    return f"not run — {run_hint(ctx, model, suite)}"
+
+
+def not_stored(ctx: Context, model: str, suite: str, what: str = "") -> str:
+    return f"not in store yet{what} — run: {run_hint(ctx, model, suite)}"
+
+
+def profile_note(ctx: Context) -> str:
+    if ctx.profile.base.kind == "tiny":
+        return (f"profile {ctx.profile_name}: a toy model (tiny Qwen3 built locally, synthetic data), "
+                "so differences from the thesis are expected")
+    base = ctx.profile.base.id or ctx.profile.base.path or ctx.profile.base.kind
+    return f"profile {ctx.profile_name} (base {base}, data source {ctx.profile.data.source})"
+
+
+def judge_note(judges: set[str]) -> str:
+    names = ", ".join(sorted(j for j in judges if j)) or "none"
+    return f"judge: {names}" + (" (the offline rubric judge, not an LLM)" if "rubric" in judges else "")
+
+
+def dataset_items(cell: Optional[CellData], dataset: Optional[str]) -> Optional[pd.DataFrame]:
+    """A cell's items, all of them (dataset None) or one dataset's; None when not run."""
+    if cell is None or cell.items.empty:
+        return None
+    if dataset is None:
+        return cell.items
+    part = cell.items[cell.items["dataset"] == dataset]
+    return part if not part.empty else None
+
+
+def fill(ctx: Context, suite: str, col: Column, fig: Figure, model: str, items, ref_name) -> Figure:
+    """Say why a figure is missing, with the command that fills it."""
+    if not fig.missing or col.kind == "count":
+        return fig
+    if items is None:
+        fig.note = not_run(ctx, model, suite)
+    elif col.kind in ("efficiency", "final") and ref_name and "n_tokens" in items:
+        fig.note = not_stored(ctx, ref_name, suite, f" (needs the reference {ref_name})")
+    else:
+        fig.note = not_stored(ctx, model, suite)
+    return fig
+
+
+def compute(ctx: Context, all_cells: list[CellData], suite: str, protocol: str, models: list[str],
+            groups: list[tuple[Optional[str], list[Column]]]) -> dict[tuple, Figure]:
+    """Figures for every (model, group index, column key), with best marks set per column."""
     ref_name = ctx.reg.suites[suite].reference if suite in ctx.reg.suites else None
-    frames = {row.model: item_scores(ctx, row.model_fp, suite, protocol, row.gen_hash) for row in cs.itertuples()}
-    ref = frames.get(ref_name)
-    rows = []
-    for row in cs.itertuples():
-        items = frames[row.model]
-        if items.empty:
-            continue
-        for dataset, part in items.groupby("dataset"):
-            ref_part = ref[ref["dataset"] == dataset] if ref is not None and not ref.empty else None
-            rows.append({"model": row.model, "dataset": dataset, "fingerprint": row.model_fp[:12],
-                         "judge_name": row.judge, **summarize(part, ref_part)})
-    return pd.DataFrame(rows)
-
-
-def _fmt(v, pct=False) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return f"{100 * v:.1f}%" if pct else f"{v:.3f}" if abs(v) < 10 else f"{v:.2f}"
-
-
-def display_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """The human table: accuracy with its 95% CI, judge, efficiency, final."""
-    out = pd.DataFrame({
-        "model": df["model"], "dataset": df["dataset"], "n": df["n"],
-        "accuracy [95% CI]": [f"{_fmt(a, True)} [{_fmt(lo, True)}, {_fmt(hi, True)}]"
-                              for a, lo, hi in zip(df["accuracy"], df["acc_lo"], df["acc_hi"])],
-        "judge": [_fmt(v) + (f" ({m} missing)" if m else "") for v, m in zip(df["judge"], df["judge_missing"])],
-        "efficiency": [_fmt(v) for v in df["efficiency"]],
-        "tokens": [_fmt(v) for v in df["tokens"]],
-        "final": [_fmt(v) for v in df["final"]],
-    })
+    ref_cell = find(all_cells, ref_name, suite, protocol)
+    out: dict[tuple, Figure] = {}
+    for gi, (dataset, cols) in enumerate(groups):
+        ref = dataset_items(ref_cell, dataset)
+        items = {m: dataset_items(find(all_cells, m, suite, protocol), dataset) for m in models}
+        for col in cols:
+            figs = {m: fill(ctx, suite, col, figure(col, items[m], ref), m, items[m], ref_name) for m in models}
+            mark_best(col, {m: f for m, f in figs.items() if items[m] is not None},
+                      {m: i for m, i in items.items() if i is not None}, ref)
+            for m, f in figs.items():
+                out[(m, gi, col.key)] = f
     return out
 
 
-def rich_table(title: str, df: pd.DataFrame) -> Table:
-    t = Table(title=title, title_justify="left")
-    for col in df.columns:
-        t.add_column(col, justify="left" if col in ("model", "dataset") else "right")
-    for row in df.itertuples(index=False):
-        t.add_row(*[str(v) for v in row])
-    return t
+def suite_table(ctx: Context, all_cells: list[CellData], suite: str, protocol: str) -> Optional[ReportTable]:
+    cs = [c for c in all_cells if c.suite == suite and c.protocol == protocol and not c.items.empty]
+    if not cs:
+        return None
+    order: list[str] = []
+    for c in cs:  # the suite's own dataset order first, then anything else the items name
+        for d in [d for d in c.datasets.split(",") if d] + sorted(set(c.items["dataset"])):
+            order += [d] if d not in order else []
+    present = set().union(*(set(c.items["dataset"]) for c in cs))
+    datasets = [d for d in order if d in present]
+    cols = columns_for([c.items for c in cs], suite)
+    models = [c.model for c in cs]
+    figs = compute(ctx, all_cells, suite, protocol, models, [(d, cols) for d in datasets])
+    ref = ctx.reg.suites[suite].reference if suite in ctx.reg.suites else None
+    parts = [f"{suite} · {protocol} protocol", profile_note(ctx), judge_note({c.judge for c in cs}),
+             f"95% bootstrap CIs ({N_BOOT} item resamples) on rates and means"]
+    if EFFICIENCY in cols:
+        parts.append(f"Efficiency = mean completion tokens of {ref or 'the reference'} / those of the model "
+                     "on the same items (> 1: more concise)")
+    parts.append(TEST_NOTE)
+    single = len(datasets) == 1  # one dataset: named in the title, not above every column
+    table = ReportTable(key=f"{suite}-{protocol}",
+                        title=f"{suite} · {protocol} protocol" + (f" · {datasets[0]}" if single else ""),
+                        caption="; ".join(parts) + ".", row_header=["model"],
+                        groups=[("" if single else d, cols) for d in datasets])
+    records = []
+    for c in cs:
+        table.rows.append(Row([c.model], [figs[(c.model, gi, col.key)] for gi in range(len(datasets)) for col in cols]))
+        for gi, d in enumerate(datasets):
+            rec = {"model": c.model, "dataset": d, "fingerprint": c.model_fp[:12], "judge_name": c.judge,
+                   "gen_hash": c.gen_hash, "data_fp": c.data_fp}
+            for col in cols:
+                f = figs[(c.model, gi, col.key)]
+                rec[col.key] = _plain(f.value)
+                if col.kind in ("rate", "mean", "aggregate"):
+                    rec[f"{col.key}_lo"], rec[f"{col.key}_hi"] = _plain(f.lo), _plain(f.hi)
+                if col.tested:
+                    rec[f"{col.key}_best"] = f.best
+                    rec[f"{col.key}_p"] = _plain(f.p)
+            records.append(rec)
+    table.csv = pd.DataFrame(records)
+    return table
 
 
-def write_files(out_dir: Path, name: str, raw: pd.DataFrame, shown: pd.DataFrame, caption: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
-    _atomic(csv, raw.to_csv(index=False))
-    _atomic(md, f"### {name}\n\n{caption}\n\n" + shown.to_markdown(index=False) + "\n")
-    return [csv, md]
-
-
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(text)
-    tmp.replace(path)
+def _plain(v) -> Optional[float]:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)

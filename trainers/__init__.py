@@ -14,7 +14,7 @@ from .recipes import HYPER_SCHEMAS
 TRAINERS: dict[str, str | None] = {
     "sft": "trainers.sft:train",
     "grpo": "trainers.grpo:train",
-    "bfcl_grpo": None,
+    "bfcl_grpo": "trainers.bfcl_grpo:train",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from pathlib import Path
 
 from harness.progress import progress_bar
@@ -38,6 +39,10 @@ def build_tokenizer(corpus: list[str], vocab_size: int):
     fast.add_tokens(list(TAGS))  # not special: decoding keeps them
     fast.chat_template = CHAT_TEMPLATE
     fast.padding_side = "left"
+    # `transformers serve` cuts the answer out of the rendered chat with this pattern; without it
+    # it falls back to a ChatML anchor our template lacks and returns the prompt as the answer
+    fast.response_template = {"start_anchor_pattern": r"\Z",
+                              "fields": {"content": {"close_pattern": re.escape(SPECIALS[0]), "content": "text"}}}
     return fast
 
 

@@ -39,6 +39,7 @@ def train(job, out_dir: Path) -> dict:
         num_train_epochs=h["epochs"], max_steps=h["max_steps"], beta=h["beta"], loss_type=h["loss_type"],
         seed=h["seed"], save_strategy="steps" if h["save_steps"] else "no", save_steps=h["save_steps"] or 500,
         logging_steps=1, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        gradient_checkpointing=h["gradient_checkpointing"],
         **device_args(),
     )
     funcs = [reward_lib.get_reward(name) for name in job.rewards]

@@ -29,6 +29,7 @@ class SFTHyper(_Hyper):
     eval_fraction: float = 0.1
     eval_steps: int = 250
     max_rows: int = 5000
+    gradient_checkpointing: bool = True  # memory for a 4B model; pure recompute cost on a tiny one
 
 
 class GRPOHyper(_Hyper):
@@ -47,6 +48,7 @@ class GRPOHyper(_Hyper):
     max_steps: int = -1
     save_steps: int = 0
     beta: float = 0.0  # TRL's default: no KL term (the thesis scripts set none)
+    gradient_checkpointing: bool = True
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "grpo"
 
 
@@ -70,6 +72,9 @@ class BFCLHyper(_Hyper):
     epochs: int = 100
     patience: int = 5
     max_steps: int = -1
+    replay_coef: float = 0.1  # weight of the replay buffer's off-policy term (not published)
+    train_rows: int = 0  # 0 = the whole thesis train split (160 entries)
+    test_rows: int = 0  # 0 = the whole test split (40 entries)
 
 
 HYPER_SCHEMAS: dict[str, type[_Hyper]] = {"sft": SFTHyper, "grpo": GRPOHyper, "bfcl_grpo": BFCLHyper}

@@ -43,6 +43,7 @@ def train(job, out_dir: Path) -> dict:
         save_strategy="steps" if split else "no", save_steps=h["eval_steps"], save_total_limit=2,
         load_best_model_at_end=bool(split), metric_for_best_model="eval_loss", greater_is_better=False,
         logging_steps=10, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        gradient_checkpointing=h["gradient_checkpointing"],
         **device_args(),
     )
     lora = LoraConfig(r=h["lora_r"], lora_alpha=h["lora_alpha"], lora_dropout=0.0, task_type="CAUSAL_LM",

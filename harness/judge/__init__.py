@@ -8,6 +8,12 @@ from __future__ import annotations
 
 import hashlib
 
+JUDGE_ERROR = "judge error: "  # a verdict starting with this is a failure to judge: never cached
+
+
+def is_judge_error(verdict: str | None) -> bool:
+    return bool(verdict) and verdict.startswith(JUDGE_ERROR)
+
 
 def response_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
@@ -18,6 +24,10 @@ def get_judge(name: str, entry):
         from .rubric import RubricJudge
 
         return RubricJudge(name)
+    if entry.kind == "llm":
+        from .llm import LLMJudge
+
+        return LLMJudge(name, entry)
     from harness.errors import NotBuilt
 
     raise NotBuilt(f"judge kind '{entry.kind}' ('{name}') is not built in this version; use the rubric judge")

@@ -72,6 +72,29 @@ REWARDS: dict[str, RewardFn] = {
     )
 }
 
+
+
+def _bfcl_reward(name: str, attr: str) -> RewardFn:
+    """A TRL-style BFCL reward: ``ground_truth`` (calls) and ``available`` (function list) kwargs;
+    benchmarks.bfcl (and bfcl-eval behind it) is imported on first call only."""
+
+    def reward(prompts, completions, ground_truth=None, available=None, **kwargs) -> list[float]:
+        from benchmarks import bfcl
+
+        from ._common import per_item
+
+        fn = getattr(bfcl, attr)
+        n = len(completions)
+        truths, avails = per_item(ground_truth, n, "ground_truth"), per_item(available, n, "available")
+        return [fn(completion_text(c), t, a) for c, t, a in zip(completions, truths, avails)]
+
+    reward.__name__ = reward.__qualname__ = name
+    return reward
+
+
+REWARDS["bfcl_thesis"] = _bfcl_reward("bfcl_thesis", "thesis_reward")
+REWARDS["bfcl_thesis_v2"] = _bfcl_reward("bfcl_thesis_v2", "thesis_reward_v2")
+
 # Multi-reward setups (TRL sums them with weight 1 by default).
 REWARD_SETS: dict[str, tuple[str, ...]] = {
     "grpo_1k_def": ("match_format_exactly", "match_format_approximately", "check_answer", "check_numbers"),

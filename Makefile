@@ -16,10 +16,12 @@ $(BIN)/bench: pyproject.toml $(CONSTRAINTS)
 install: $(BIN)/bench
 
 demo: install
-	HF_HUB_OFFLINE=1 $(BIN)/bench run --models all --suite all --store $(STORE)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/bench run --models all --suite all --store $(STORE)
+	HF_HUB_OFFLINE=1 $(BIN)/bench report --thesis --format md,latex,csv,json,html --store $(STORE)
+	HF_HUB_OFFLINE=1 $(BIN)/bench report --format md,latex,csv,json,html --store $(STORE)
 
 test: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q
 
 test-fast: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"

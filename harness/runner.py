@@ -151,9 +151,13 @@ def model_handle(ctx: Context, model: str, suite: str = ""):
 
 
 def gen_config(ctx: Context, suite: str, protocol: str) -> dict:
+    """What a cell's generations depend on besides the model: its cache key (hashed)."""
+    from benchmarks import SUITES
+
     g = ctx.profile.generation
+    # a suite's own decoding constants (samples, step limits) live in its version string
     return {"suite": suite, "protocol": protocol, "max_new_tokens": g.max_new_tokens,
-            "temperature": g.temperature, "prompt": "thesis-v1"}
+            "temperature": g.temperature, "prompt": "thesis-v1", "suite_version": SUITES[suite].get("version", "1")}
 
 
 def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limit: Optional[int],
@@ -188,11 +192,17 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
                             label=f"{model} · {suite_name}/{protocol}", on_batch=store,
                             item_ids=[it.id for it in todo])
     scored = score_cell(ctx, suite, itemset, fp, protocol, ghash)
+    produced = {"run_id": run_id, "time": time.time()}
+    if not todo:  # nothing generated now: keep the backend and run that produced the stored generations
+        prev = ctx.results.cell_manifest(fp, suite_name, protocol, ghash)
+        if prev:
+            backend_desc = prev.get("backend", {})
+            produced = {"run_id": prev.get("run_id"), "time": prev.get("time")}
     ctx.results.upsert_cell(model, fp, suite_name, protocol, ghash, ctx.profile_name,
                             ",".join(suite.datasets), itemset.data_fp, ctx.profile.judge,
                             {"generation": gcfg, "backend": backend_desc, "data_source": itemset.source,
                              "items": len(itemset.items), "skipped_rows": itemset.skipped,
-                             "code_version": code_version(), "run_id": run_id, "time": time.time()})
+                             "code_version": code_version(), **produced})
     return {"model": model, "suite": suite_name, "protocol": protocol, "generated": len(todo), "scored": scored}
 
 
@@ -254,10 +264,9 @@ def judge_rows(ctx: Context, suite, requests: list[tuple], fp: str, protocol: st
         # not be reached is recorded as judge_error and asked again by the next run
         error = score is None and is_judge_error(verdict)
         rows.append((fp, suite.name, protocol, item.id, ghash, 0, "judge_error", float(error)))
+        rows.append((fp, suite.name, protocol, item.id, ghash, 0, "judge_missing", float(score is None and not error)))
         if score is not None:
             rows.append((fp, suite.name, protocol, item.id, ghash, 0, "judge", float(score)))
-        elif not error:
-            rows.append((fp, suite.name, protocol, item.id, ghash, 0, "judge_missing", 1.0))
     return rows
 
 

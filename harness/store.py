@@ -74,6 +74,11 @@ class ResultStore:
                     [(model, model_fp, suite, protocol, gen_hash, profile, dataset, data_fp, judge,
                       json.dumps(manifest, default=str), time.time())])
 
+    def cell_manifest(self, model_fp: str, suite: str, protocol: str, gen_hash: str) -> Optional[dict]:
+        row = self.db.execute("SELECT manifest FROM cells WHERE model_fp=? AND suite=? AND protocol=? AND gen_hash=? "
+                              "ORDER BY updated DESC LIMIT 1", (model_fp, suite, protocol, gen_hash)).fetchone()
+        return json.loads(row[0]) if row else None
+
     # -- generations and scores ------------------------------------------------------------
     def done_items(self, model_fp: str, suite: str, protocol: str, gen_hash: str) -> set[str]:
         cur = self.db.execute("SELECT item_id FROM generations WHERE model_fp=? AND suite=? AND protocol=? "

@@ -47,9 +47,12 @@ N_ITEMS = Column("n", "n", "count")
 
 KNOWN = {c.metric: c for c in (ACCURACY, JUDGE, AVG_REWARD,
                                Column("reward_mean", "reward (mean of n)", "mean", "reward_mean"), PERFECT,
-                               Column("truncated", "truncated prompts", "rate", "truncated", compare=False))}
+                               Column("truncated", "truncated prompts", "rate", "truncated", compare=False),
+                               # judged items the judge could not score: unparsable verdict / unreachable judge
+                               Column("judge_missing", "judge unparsable", "rate", "judge_missing", compare=False),
+                               Column("judge_error", "judge errors", "rate", "judge_error", compare=False))}
 # not columns of their own: bookkeeping, or shown through another column
-BOOKKEEPING = {"scored", "failed", "judge_missing", "n_tokens", "correct", "judge", "reward_best"}
+BOOKKEEPING = {"scored", "failed", "n_tokens", "correct", "judge", "reward_best"}
 # suites whose table carries the thesis's composite Final score
 FINAL_SUITES = {"indomain"}
 

@@ -202,7 +202,7 @@ def test_runner_stores_and_reuses_verdicts(registry_path, tmp_path, scripted):
     scripted.reset(lambda body, n: (200, chat_reply("SCORE: 8" if n == 1 else "no score here"), 0))
     reqs = [(ITEM, RESPONSE, True), (ITEM, "other response", False)]
     rows = judge_rows(ctx, suite, reqs, "fp", "thesis", "g")
-    assert sorted((r[6], r[7]) for r in rows if r[6] != "judge_error") == [("judge", 8.0), ("judge_missing", 1.0)]
+    assert sorted((r[6], r[7]) for r in rows if r[7] or r[6] == "judge") == [("judge", 8.0), ("judge_missing", 1.0)]
     assert judge_rows(ctx, suite, reqs, "fp", "thesis", "g") == rows  # cached: no new request
     assert len(scripted.requests) == 2
 
@@ -214,7 +214,7 @@ def test_runner_does_not_cache_judge_errors(registry_path, tmp_path, scripted):
     suite = get_suite("indomain")
     rows = judge_rows(_ctx(registry_path, tmp_path, refused_url()), suite, [(ITEM, RESPONSE, True)],
                       "fp", "thesis", "g")
-    assert sorted((r[6], r[7]) for r in rows) == [("judge_error", 1.0)]  # recorded, not a score
+    assert sorted((r[6], r[7]) for r in rows) == [("judge_error", 1.0), ("judge_missing", 0.0)]  # not a score
     rows = judge_rows(_ctx(registry_path, tmp_path, scripted.base_url), suite, [(ITEM, RESPONSE, True)],
                       "fp", "thesis", "g")
-    assert sorted((r[6], r[7]) for r in rows) == [("judge", 7.0), ("judge_error", 0.0)]
+    assert sorted((r[6], r[7]) for r in rows) == [("judge", 7.0), ("judge_error", 0.0), ("judge_missing", 0.0)]

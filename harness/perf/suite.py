@@ -147,7 +147,11 @@ def run_perf(ctx: Context, registry: str, quick: bool) -> list[Measurement]:
     plan = make_plan(ctx.reg, ctx.profile_name, ["sft"], [], ctx.ckpts)
     train_missing(ctx, plan)
     n, max_new = (16, 24) if quick else (128, ctx.profile.generation.max_new_tokens)
-    results = [generation_batching(ctx, n, max_new), lora_swapping(ctx, n if quick else 32, max_new)]
+    from .lm_eval_compare import generation_vs_lm_eval, wall_vs_lm_eval
+
+    results = [generation_batching(ctx, n, max_new), generation_vs_lm_eval(ctx, n, max_new),
+               wall_vs_lm_eval(ctx, registry, n if quick else 200, max_new),
+               lora_swapping(ctx, n if quick else 32, max_new)]
     results.append(cached_run(ctx, registry))
     results.append(grpo_overhead(ctx, 3 if quick else 10))
     results.append(memory_and_store(ctx))

@@ -3,7 +3,7 @@
 Every reward is a TRL reward callable ``f(prompts, completions, **kwargs) -> list[float]``
 named (``__name__``) after its registry key. Ground truth comes in the ``answer`` kwarg.
 Intrinsic rewards (intuitor, hybrid, dualhead and their fixed variants) need
-``bind_policy(model, tokenizer)`` first. See docs/quirks-rewards.md.
+``bind_policy(model, tokenizer)`` first. See QUIRKS.md.
 """
 
 from __future__ import annotations

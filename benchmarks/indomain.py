@@ -21,13 +21,14 @@ class InDomain:
     judge_kind = "arithmetic"
 
     def items(self, profile, protocol: str, limit: Optional[int] = None) -> ItemSet:
-        rows = indomain_items(profile.data)
+        counts: dict = {}
+        rows = indomain_items(profile.data, counts)
         items = [Item(id=r["id"], dataset="gsm8k", prompt=messages(r["question"]), answer=r["answer"],
                       question=r["question"], meta={"reference": r["reference"]}) for r in rows]
         if limit:
             items = items[:limit]
         fp = hashlib.sha256((data_fingerprint(profile.data) + ",".join(i.id for i in items)).encode()).hexdigest()[:16]
-        return ItemSet(items=items, data_fp=fp, source=profile.data.source)
+        return ItemSet(items=items, data_fp=fp, source=profile.data.source, skipped=counts.get("skipped", 0))
 
     def score(self, item: Item, completion: str) -> dict[str, float]:
         return {"correct": float(numeric_correct(completion, item.answer)),

@@ -2,13 +2,16 @@
 
 A folder is built under a temporary name and renamed when complete, with ``manifest.json``
 written last inside it; a folder without a manifest (a crash mid-write) is never taken as a
-checkpoint.
+checkpoint. The manifest lists every file's size: a checkpoint whose files were later deleted or
+truncated is not complete either, and is rebuilt. Two processes building the same checkpoint both
+succeed (the first rename wins, the other's copy is dropped).
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import socket
 import time
 from pathlib import Path
 from typing import Callable
@@ -29,18 +32,43 @@ class CheckpointStore:
 
     def exists(self, name: str, fp: str) -> bool:
         m = self.manifest(name, fp)
-        return bool(m) and m.get("fingerprint") == fp
+        if not m or m.get("fingerprint") != fp:
+            return False
+        root = self.path(name, fp)
+        try:  # manifests written before sizes were recorded have no "files": trusted as they are
+            return all((root / rel).stat().st_size == size for rel, size in (m.get("files") or {}).items())
+        except (OSError, AttributeError, TypeError):
+            return False
+
+    def _drop_stale_tmp(self, final: Path) -> None:
+        """Remove temporary folders of builds whose process is gone (killed mid-training); only this
+        host's (a store on a shared file system may hold another machine's live build)."""
+        for d in self.root.glob(f".tmp-{final.name}-{socket.gethostname()}-*"):
+            try:
+                pid = int(d.name.rsplit("-", 1)[1])
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                shutil.rmtree(d, ignore_errors=True)
+            except (ValueError, PermissionError, OSError):
+                pass
 
     def build(self, name: str, fp: str, produce: Callable[[Path], dict], manifest: dict) -> Path:
         """Run ``produce(tmp_dir) -> train metrics`` and publish the folder atomically."""
+        from .errors import RunFailed
+
         final = self.path(name, fp)
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".tmp-{final.name}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
+        tmp = self.root / f".tmp-{final.name}-{socket.gethostname()}-{os.getpid()}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._drop_stale_tmp(final)
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+        except OSError as exc:
+            raise RunFailed(f"cannot write checkpoints to {self.root}: {exc}") from None
         started = time.time()
         metrics = produce(tmp)
-        full = {**manifest, "fingerprint": fp, "name": name, "train_metrics": metrics,
+        files = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob("*")) if f.is_file()}
+        full = {**manifest, "fingerprint": fp, "files": files, "name": name, "train_metrics": metrics,
                 "train_seconds": round(time.time() - started, 1), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
         with open(tmp / "manifest.json.part", "w") as fh:
             json.dump(full, fh, indent=2, default=str)
@@ -51,6 +79,11 @@ class CheckpointStore:
             if self.exists(name, fp):
                 shutil.rmtree(tmp, ignore_errors=True)
                 return final
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+            shutil.rmtree(final, ignore_errors=True)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another process published between our check and our rename
+            if not self.exists(name, fp):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
         return final

@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted (stored results are kept; re-run to resume)", file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, file-size limit, permissions: the environment, not a bug
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return 1
     except MemoryError:
         print("bench: error: out of memory (try a smaller --limit or generation batch size)", file=sys.stderr)
         return 1

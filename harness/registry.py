@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import BadInput, NotBuilt
 
@@ -38,14 +38,15 @@ class DataSpec(_Strict):
     source: Literal["synthetic", "hub", "local"]
     dir: Optional[str] = None  # for source=local; GRPO_BENCH_DATA_DIR overrides
     seed: int = 1234
-    sft_rows: int = 5000
-    grpo_rows: int = 1000
-    test_rows: int = 500
+    sft_rows: int = Field(5000, ge=0)
+    grpo_rows: int = Field(1000, ge=0)
+    test_rows: int = Field(500, ge=0)
 
 
 class GenerationSpec(_Strict):
-    max_new_tokens: int = 256
-    batch_size: int = 32
+    backend: Literal["hf", "vllm"] = "hf"  # vllm: optional extra, GPU only
+    max_new_tokens: int = Field(256, gt=0)
+    batch_size: int = Field(32, gt=0)  # 0 would fail deep inside generation (range step 0)
     temperature: float = 0.0  # greedy: reproducible evaluation
 
 
@@ -242,10 +243,15 @@ def _check_rewards(m: ModelEntry, where: str) -> None:
             raise BadInput(f"{where}.rewards: {str(exc).splitlines()[0]}") from None
 
 
+MAX_REGISTRY_BYTES = 4 << 20  # the real registry is a few KiB
+
+
 def load_registry(path: str | os.PathLike = "registry.yaml") -> Registry:
     path = str(path)
     if not Path(path).is_file():
         raise BadInput(f"{path}: registry file not found (use --registry PATH)")
+    if Path(path).stat().st_size > MAX_REGISTRY_BYTES:  # YAML parsing is slow: refuse before reading
+        raise BadInput(f"{path}: registry file larger than {MAX_REGISTRY_BYTES >> 20} MiB")
     try:
         with open(path, "rb") as fh:
             raw = yaml.safe_load(fh)

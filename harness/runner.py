@@ -138,10 +138,10 @@ def model_handle(ctx: Context, model: str, suite: str = ""):
     if key not in ctx._backends:
         from trainers.callbacks import quiet_libraries
 
-        from .backends.hf import HFBackend
+        from .backends import get_backend
 
         quiet_libraries()
-        ctx._backends[key] = HFBackend(spec, base_path)
+        ctx._backends[key] = get_backend(ctx.profile.generation.backend)(spec, base_path)
     adapter = Path(m.path).expanduser() if m.kind == "lora" else None
     if m.kind == "trained":
         adapter = ctx.ckpts.path(model, fp) / "adapter"
@@ -200,7 +200,8 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
             produced = {"run_id": prev.get("run_id"), "time": prev.get("time")}
     ctx.results.upsert_cell(model, fp, suite_name, protocol, ghash, ctx.profile_name,
                             ",".join(suite.datasets), itemset.data_fp, ctx.profile.judge,
-                            {"generation": gcfg, "backend": backend_desc, "data_source": itemset.source,
+                            {"generation": gcfg, "backend": backend_desc, "batch_size": ctx.profile.generation.batch_size,
+                             "data_source": itemset.source,
                              "items": len(itemset.items), "skipped_rows": itemset.skipped,
                              "code_version": code_version(), **produced})
     return {"model": model, "suite": suite_name, "protocol": protocol, "generated": len(todo), "scored": scored}

@@ -7,6 +7,7 @@ concurrent run never duplicates a row.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -34,6 +35,15 @@ CREATE TABLE IF NOT EXISTS judgments (
   judge_fp TEXT, item_key TEXT, response_hash TEXT, score REAL, verdict TEXT, created REAL,
   PRIMARY KEY (judge_fp, item_key, response_hash));
 """
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _text(value):
+    """Text SQLite can store: lone surrogates (a JSON "\\ud800" escape from a replay file or an
+    endpoint) cannot be encoded as UTF-8 and become U+FFFD instead of failing the whole batch."""
+    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
 
 
 class ResultStore:
@@ -89,7 +99,8 @@ class ResultStore:
         now = time.time()
         self._write("INSERT OR IGNORE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [(r["model_fp"], r["suite"], r["protocol"], r["item_id"], r["gen_hash"], r.get("sample", 0),
-                      r["dataset"], r["completion"], r.get("n_tokens"), r.get("error"), r.get("run_id"), now)
+                      r["dataset"], _text(r["completion"]), r.get("n_tokens"), _text(r.get("error")), r.get("run_id"),
+                      now)
                      for r in rows])
 
     def generations(self, model_fp: str, suite: str, protocol: str, gen_hash: str) -> list[dict]:
@@ -122,7 +133,7 @@ class ResultStore:
     def add_judgments(self, rows: list[tuple]) -> None:
         """rows: (judge_fp, item_key, response_hash, score or None, verdict)."""
         now = time.time()
-        self._write("INSERT OR REPLACE INTO judgments VALUES (?,?,?,?,?,?)", [(*r, now) for r in rows])
+        self._write("INSERT OR REPLACE INTO judgments VALUES (?,?,?,?,?,?)", [(*r[:4], _text(r[4]), now) for r in rows])
 
     # -- reading for reports ------------------------------------------------------------------
     def frame(self, sql: str, params: tuple = ()):

@@ -137,7 +137,7 @@ def test_fingerprint_follows_model_and_prompt_not_url(monkeypatch):
     a = judge("http://127.0.0.1:1/v1").fingerprint
     assert judge("http://judge.example:8000/v1").fingerprint == a
     assert LLMJudge("llm", entry("http://127.0.0.1:1/v1", model="other")).fingerprint != a
-    monkeypatch.setattr(llm, "PROMPT_VERSION", "llm-judge-v2")
+    monkeypatch.setattr(llm, "PROMPT_VERSION", llm.PROMPT_VERSION + "-changed")
     assert judge("http://127.0.0.1:1/v1").fingerprint != a
 
 

@@ -308,7 +308,9 @@ def test_both_completion_shapes_and_names(name, fake_signals):
     assert fn.__name__ == name
     texts = [GOOD, GOOD_WITH_START, WRONG_START, NO_TAGS, W + "<SOLUTION> 42 </SOLUTION>"]
     state = SimpleNamespace(epoch=0.2, num_train_epochs=1, global_step=3, max_steps=10)
-    kw = dict(answer=["42"] * 5, trainer_state=state, completion_ids=None, log_metric=lambda *a: None, extra=[0] * 5)
+    calls = [[{"name": "f", "parameters": {}}]] * 5  # the BFCL rewards' columns
+    kw = dict(answer=["42"] * 5, trainer_state=state, completion_ids=None, log_metric=lambda *a: None, extra=[0] * 5,
+              ground_truth=calls, available=calls)
     as_str = fn(["p"] * 5, texts, **kw)
     as_conv = fn([[{"role": "user", "content": "p"}]] * 5, conv(texts), **kw)
     assert as_str == as_conv and len(as_str) == 5

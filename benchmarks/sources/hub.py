@@ -40,8 +40,7 @@ def load_rows(hub_id: str, config: Optional[str], split: str, source: str,
             raise BadInput(f"data source 'local' needs a folder: set {DATA_DIR_ENV} or --data-dir")
         for path in local_candidates(data_dir, hub_id, config, split):
             if path.is_file():
-                ds = datasets.load_dataset(_EXTS[path.suffix], data_files=str(path), split="train")
-                return [dict(r) for r in ds]
+                return _load_local(datasets, path)
         want = local_candidates(data_dir, hub_id, config, split)[0]
         raise BadInput(f"{hub_id} ({split}) not found locally: put the hub's rows in {want}")
     if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
@@ -54,3 +53,38 @@ def load_rows(hub_id: str, config: Optional[str], split: str, source: str,
                        f"or set {DATA_DIR_ENV} to a folder holding "
                        f"{hub_id.replace('/', '__')}/{split}.jsonl") from None
     return [dict(r) for r in ds]
+
+
+def _load_local(datasets, path: Path) -> list[dict]:
+    """A local file through ``datasets``; a JSONL file it cannot read (a line that is not JSON,
+    bytes that are not UTF-8, a column whose type changes between rows) is read line by line
+    instead: lines that are JSON objects are kept (the suites skip and count rows with missing or
+    mistyped fields), the others are dropped with one warning line."""
+    try:
+        ds = datasets.load_dataset(_EXTS[path.suffix], data_files=str(path), split="train")
+        return [dict(r) for r in ds]
+    except Exception as exc:  # datasets/pyarrow raise many types; the fallback or one line follows
+        if path.suffix != ".jsonl":
+            raise BadInput(f"cannot read {path}: {(str(exc).splitlines() or [type(exc).__name__])[0][:200]}") from None
+    import json
+    import sys
+
+    rows, bad = [], 0
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except (ValueError, RecursionError):
+                    row = None
+                if isinstance(row, dict):
+                    rows.append(row)
+                else:
+                    bad += 1
+    except OSError as exc:
+        raise BadInput(f"cannot read {path}: {exc}") from None
+    if bad:
+        print(f"bench: warning: {path}: {bad} unreadable line(s) skipped", file=sys.stderr)
+    return rows

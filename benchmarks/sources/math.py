@@ -40,8 +40,8 @@ def sft_examples(spec: DataSpec, max_rows: int) -> list[dict]:
     out = []
     for row in _rows(spec, "sft"):
         answer = str(row.get("expected_answer", "")).strip()
-        if not _NUMERIC.match(answer.replace(",", "")):
-            continue
+        if not _NUMERIC.match(answer.replace(",", "")) or not isinstance(row.get("problem"), str):
+            continue  # corrupt or non-numeric row: skipped
         reasoning = str(row.get("generated_solution", "")).replace("<think>", "").replace("</think>", "").strip()
         out.append({"problem": str(row["problem"]),
                     "assistant": f"{REASONING_START}{reasoning}{REASONING_END}"
@@ -58,16 +58,21 @@ def grpo_examples(spec: DataSpec, rows: int, seed: int = 3407) -> list[dict]:
     data = _rows(spec, "grpo")
     if spec.source != "synthetic":
         random.Random(seed).shuffle(data)
-    return [{"problem": str(r["prompt"]), "answer": str(r["solution"])} for r in data[:rows]]
+    data = [r for r in data if isinstance(r.get("prompt"), str) and r["prompt"].strip()
+            and isinstance(r.get("solution"), (str, int, float))]  # corrupt rows: skipped
+    return [{"problem": r["prompt"], "answer": str(r["solution"])} for r in data[:rows]]
 
 
-def indomain_items(spec: DataSpec) -> list[dict]:
-    """GSM8K-schema rows -> {id, question, answer}; the answer is what follows '####'."""
-    items = []
-    for i, row in enumerate(_rows(spec, "test")):
+def indomain_items(spec: DataSpec, counts: dict | None = None) -> list[dict]:
+    """GSM8K-schema rows -> {id, question, answer}; the answer is what follows '####'.
+    ``counts["skipped"]`` receives the number of corrupt rows left out."""
+    items, rows = [], _rows(spec, "test")
+    for i, row in enumerate(rows):
         q, a = row.get("question"), row.get("answer")
         if not isinstance(q, str) or not isinstance(a, str) or "####" not in a or not q.strip():
             continue  # corrupt row: skipped, counted by the suite
         items.append({"id": f"gsm8k-{i:05d}", "question": q,
                       "answer": a.split("####")[-1].strip().replace(",", ""), "reference": a})
+    if counts is not None:
+        counts["skipped"] = len(rows) - len(items)
     return items

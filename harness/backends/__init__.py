@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional
 BACKENDS = {
     "hf": "harness.backends.hf:HFBackend",
     "replay": "harness.backends.replay:ReplayBackend",
+    "vllm": "harness.backends.vllm_backend:VLLMBackend",
     "openai": "harness.backends.openai_compat:OpenAIBackend",
 }
 

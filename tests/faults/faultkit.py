@@ -37,6 +37,7 @@ def write_registry(path: Path, mutate: Optional[Callable[[dict], None]] = None) 
     prof["description"] = "fault-injection tests: smoke with several generation batches"
     prof["data"]["test_rows"] = TEST_ROWS
     prof["generation"]["batch_size"] = 4
+    prof["generation"]["max_new_tokens"] = 48  # ~0.1 s per batch: a poller can land mid-run
     data["profiles"][PROFILE] = prof
     if mutate:
         mutate(data)

@@ -18,6 +18,8 @@ def test_pipeline_trains_evaluates_and_reports(smoke_store):
     grpo = json.loads(next((smoke_store / "checkpoints").glob("grpo-1k-def-*/manifest.json")).read_text())
     comps = grpo["train_metrics"]["reward_components"]
     assert {f"rewards/{r}/mean" for r in ("match_format_exactly", "check_answer")} <= set(comps)
+    png = next((smoke_store / "checkpoints").glob("grpo-1k-def-*/reward_curves.png"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
     md = (smoke_store / "reports" / "indomain-thesis.md").read_text()
     assert "sft" in md and "grpo-1k-def" in md
     csv = (smoke_store / "reports" / "indomain-thesis.csv").read_text().splitlines()

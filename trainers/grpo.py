@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .callbacks import device_args, quiet_trainer
 from .chat import messages
+from .curves import plot_reward_curves
 
 
 def train(job, out_dir: Path) -> dict:
@@ -54,9 +55,11 @@ def train(job, out_dir: Path) -> dict:
     tok.save_pretrained(out_dir / "adapter")
     shutil.rmtree(work, ignore_errors=True)
     history = trainer.state.log_history
+    components = reward_components(history)
+    plot_reward_curves(components, f"{job.name}: reward per step ({job.profile_name})", out_dir / "reward_curves.png")
     return {"train_loss": result.training_loss, "steps": trainer.state.global_step, "rows": len(ds),
             "dropped_long_prompts": len(rows) - len(keep), "log_history": history,
-            "reward_components": reward_components(history)}
+            "reward_components": components, "reward_curves": "reward_curves.png"}
 
 
 def reward_components(history: list[dict]) -> dict[str, list[float]]:

@@ -39,7 +39,9 @@ class ModelHandle:
         """(text, completion tokens) per prompt; a list of ``n`` such pairs per prompt when n > 1.
         ``sampling`` (temperature, top_p, repetition_penalty, ...) switches greedy decoding off."""
         if hasattr(self.backend, "completions"):  # replay: generations made elsewhere, by item id
-            res = [(t, k) for t, k, _ in self.backend.completions(self.suite, item_ids or [])]
+            from .openai_compat import Completion  # carries .error: a missing item is a recorded failure
+
+            res = [Completion(t, k, e) for t, k, e in self.backend.completions(self.suite, item_ids or [])]
             if on_batch:
                 on_batch(list(range(len(res))), res)
             return [[r] * n for r in res] if n > 1 else res

@@ -9,7 +9,9 @@ import re
 
 from harness.thesis_format import REASONING_END, SOLUTION_END, SOLUTION_START
 
-_STEP = re.compile(r"(-?\d+(?:\.\d+)?)\s*([-+*/x×])\s*(-?\d+(?:\.\d+)?)\s*=\s*(-?\d+(?:\.\d+)?)")
+# a step starts where a number starts (the lookbehind): without it a long digit run is retried
+# from every position inside it, quadratic (100k digits took minutes)
+_STEP = re.compile(r"(?<![\d.])(-?\d+(?:\.\d+)?)\s*([-+*/x×])\s*(-?\d+(?:\.\d+)?)\s*=\s*(-?\d+(?:\.\d+)?)")
 VERSION = "rubric-v1"
 
 

@@ -8,6 +8,8 @@ succeed (the first rename wins, the other's copy is dropped).
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -23,6 +25,20 @@ class CheckpointStore:
 
     def path(self, name: str, fp: str) -> Path:
         return self.root / f"{name}-{fp[:12]}"
+
+    def work_dir(self, name: str, fp: str) -> Path:
+        """Where a build keeps its trainer checkpoints: kept across a crash, so training resumes."""
+        return self.root / f".work-{self.path(name, fp).name}"
+
+    @contextlib.contextmanager
+    def _lock(self, final: Path):
+        """One builder per checkpoint at a time; the others wait, then find it built."""
+        with open(self.root / f".lock-{final.name}", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def manifest(self, name: str, fp: str) -> dict | None:
         try:
@@ -65,6 +81,13 @@ class CheckpointStore:
             tmp.mkdir()
         except OSError as exc:
             raise RunFailed(f"cannot write checkpoints to {self.root}: {exc}") from None
+        with self._lock(final):
+            if self.exists(name, fp):  # built by a concurrent process while we waited
+                shutil.rmtree(tmp, ignore_errors=True)
+                return final
+            return self._build_locked(name, fp, final, tmp, produce, manifest)
+
+    def _build_locked(self, name: str, fp: str, final: Path, tmp: Path, produce, manifest: dict) -> Path:
         started = time.time()
         metrics = produce(tmp)
         files = {str(f.relative_to(tmp)): f.stat().st_size for f in sorted(tmp.rglob("*")) if f.is_file()}

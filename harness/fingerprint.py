@@ -50,8 +50,11 @@ def recipe(reg: Registry, profile: Profile, name: str) -> dict:
         return {"kind": "base", "base": spec,
                 "data": data_fingerprint(profile.data) if profile.base.kind == "tiny" else None}
     if m.kind == "trained":
-        return {"kind": "trained", "trainer": m.trainer, "rewards": list(m.rewards),
-                "hyper": effective_hyper(reg, profile, name), "data": data_fingerprint(profile.data)}
+        from trainers.recipes import NOT_WEIGHTS
+
+        hyper = {k: v for k, v in effective_hyper(reg, profile, name).items() if k not in NOT_WEIGHTS}
+        return {"kind": "trained", "trainer": m.trainer, "rewards": list(m.rewards), "hyper": hyper,
+                "data": data_fingerprint(profile.data)}
     if m.kind == "openai":  # the endpoint may move; the served model is what answers
         return {"kind": "openai", "model": m.model, "revision": m.revision}
     out = {"kind": m.kind}

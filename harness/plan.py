@@ -29,6 +29,7 @@ class TrainJob:
     base_path: Optional[Path] = None  # the built tiny base; None for a hub/local base
     parent_adapter: Optional[Path] = None
     exists: bool = False
+    work_dir: Optional[Path] = None  # trainer checkpoints, kept across a crash so training resumes
 
 
 @dataclass
@@ -46,6 +47,7 @@ def _job(reg: Registry, profile: Profile, profile_name: str, ckpts: CheckpointSt
     job = TrainJob(name=name, fp=fp, trainer=m.trainer if m.kind == "trained" else None,
                    rewards=list(m.rewards), hyper=effective_hyper(reg, profile, name) if m.kind == "trained" else {},
                    parent=m.parent, parent_fp=parent_fp, profile=profile, profile_name=profile_name)
+    job.work_dir = ckpts.work_dir(name, fp)
     built_here = m.kind == "trained" or (m.kind == "base" and profile.base.kind == "tiny")
     job.exists = ckpts.exists(name, fp) if built_here else True  # a hub base needs no build
     base = reg.lineage(name)[0]

@@ -21,7 +21,7 @@ def train(job, out_dir: Path) -> dict:
     from benchmarks.sources.math import grpo_examples
 
     from . import rewards as reward_lib
-    from .loading import load_for_training
+    from .loading import load_for_training, resume_point
 
     h = job.hyper
     model, tok = load_for_training(job, trainable_parent=True)
@@ -30,7 +30,7 @@ def train(job, out_dir: Path) -> dict:
     lengths = [len(tok.apply_chat_template(p, tokenize=True, add_generation_prompt=True)) for p in prompts]
     keep = [i for i, n in enumerate(lengths) if n <= h["max_prompt_length"]]
     ds = Dataset.from_dict({"prompt": [prompts[i] for i in keep], "answer": [rows[i]["answer"] for i in keep]})
-    work = out_dir / "_trainer"
+    work = job.work_dir or out_dir / "_trainer"
     completions_per_step = h["batch_size"] * h["num_generations"]
     args = GRPOConfig(
         output_dir=str(work), learning_rate=h["learning_rate"], lr_scheduler_type=h["lr_scheduler"],
@@ -48,7 +48,8 @@ def train(job, out_dir: Path) -> dict:
     quiet_trainer(trainer, f"grpo {job.name}")
     reward_lib.bind_policy(trainer.model, tok)
     try:
-        result = trainer.train()
+        resumed = resume_point(work)
+        result = trainer.train(resume_from_checkpoint=resumed)
     finally:
         reward_lib.bind_policy(None, None)
     trainer.model.save_pretrained(out_dir / "adapter")
@@ -57,8 +58,9 @@ def train(job, out_dir: Path) -> dict:
     history = trainer.state.log_history
     components = reward_components(history)
     plot_reward_curves(components, f"{job.name}: reward per step ({job.profile_name})", out_dir / "reward_curves.png")
-    return {"train_loss": result.training_loss, "steps": trainer.state.global_step, "rows": len(ds),
-            "dropped_long_prompts": len(rows) - len(keep), "log_history": history,
+    return {"resumed_from": Path(resumed).name if resumed else None, "train_loss": result.training_loss,
+            "steps": trainer.state.global_step, "rows": len(ds), "dropped_long_prompts": len(rows) - len(keep),
+            "log_history": history,
             "reward_components": components, "reward_curves": "reward_curves.png"}
 
 

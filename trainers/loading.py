@@ -16,3 +16,12 @@ def load_for_training(job, trainable_parent: bool = True):
         # is_trainable=True: the default (False) makes GRPO silently train nothing
         model = PeftModel.from_pretrained(model, str(job.parent_adapter), is_trainable=trainable_parent)
     return model, tok
+
+
+def resume_point(work_dir) -> str | None:
+    """The last trainer checkpoint a killed build left in its work folder, if any."""
+    from pathlib import Path
+
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(work_dir)) if work_dir and Path(work_dir).is_dir() else None

@@ -77,4 +77,7 @@ class BFCLHyper(_Hyper):
     test_rows: int = 0  # 0 = the whole test split (40 entries)
 
 
+# settings that change how a run is carried out, not the weights it produces: not fingerprinted
+NOT_WEIGHTS = frozenset({"save_steps", "gradient_checkpointing"})
+
 HYPER_SCHEMAS: dict[str, type[_Hyper]] = {"sft": SFTHyper, "grpo": GRPOHyper, "bfcl_grpo": BFCLHyper}

@@ -21,7 +21,7 @@ def train(job, out_dir: Path) -> dict:
 
     from benchmarks.sources.math import sft_examples
 
-    from .loading import load_for_training
+    from .loading import load_for_training, resume_point
 
     h = job.hyper
     model, tok = load_for_training(job, trainable_parent=False)
@@ -32,7 +32,7 @@ def train(job, out_dir: Path) -> dict:
     completions = [r["assistant"].removeprefix(REASONING_START) + tok.eos_token for r in rows]
     ds = Dataset.from_dict({"prompt": prompts, "completion": completions})
     split = ds.train_test_split(test_size=h["eval_fraction"], seed=h["seed"]) if h["eval_fraction"] > 0 else None
-    work = out_dir / "_trainer"
+    work = job.work_dir or out_dir / "_trainer"
     args = SFTConfig(
         output_dir=str(work), num_train_epochs=h["epochs"], learning_rate=h["learning_rate"],
         lr_scheduler_type=h["lr_scheduler"], warmup_steps=h["warmup_steps"],
@@ -55,10 +55,11 @@ def train(job, out_dir: Path) -> dict:
         from harness.errors import RunFailed
 
         raise RunFailed(f"{job.name}: every SFT example is longer than max_seq_length={h['max_seq_length']}")
-    result = trainer.train()
+    resumed = resume_point(work)
+    result = trainer.train(resume_from_checkpoint=resumed)
     trainer.model.save_pretrained(out_dir / "adapter")
     tok.save_pretrained(out_dir / "adapter")
     shutil.rmtree(work, ignore_errors=True)
     evals = [x["eval_loss"] for x in trainer.state.log_history if "eval_loss" in x]
-    return {"train_loss": result.training_loss, "best_eval_loss": min(evals) if evals else None,
-            "steps": trainer.state.global_step, "rows": len(rows), "log_history": trainer.state.log_history}
+    return {"resumed_from": Path(resumed).name if resumed else None, "train_loss": result.training_loss,
+            "best_eval_loss": min(evals) if evals else None, "steps": trainer.state.global_step, "rows": len(rows), "log_history": trainer.state.log_history}

@@ -33,7 +33,9 @@ class CheckpointStore:
     @contextlib.contextmanager
     def _lock(self, final: Path):
         """One builder per checkpoint at a time; the others wait, then find it built."""
-        with open(self.root / f".lock-{final.name}", "w") as fh:
+        locks = self.root.parent / ".locks"  # beside, not inside, the checkpoints folder
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{final.name}.lock", "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield

@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import yaml
 
-from conftest import bench
+from benchkit import bench
 
 
 def _registry_with(registry_path, tmp_path, **models) -> str:

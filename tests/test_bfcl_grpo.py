@@ -18,7 +18,7 @@ from trainers.bfcl_grpo import (
     sequence_logprobs,
 )
 
-from conftest import ROOT
+from benchkit import ROOT
 
 
 # ------------------------------------------------------------------ pure loss pieces

@@ -24,7 +24,7 @@ from harness.backends.replay import ReplayBackend
 from harness.errors import BadInput
 from harness.registry import load_registry
 
-from conftest import ROOT, bench
+from benchkit import ROOT, bench
 
 PROTOCOLS = ("thesis", "thesis-fair", "official")
 

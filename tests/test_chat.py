@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, bench
+from benchkit import ROOT, bench
 
 from harness.chat import PROBLEMS, format_check, tag_check
 

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from benchmarks.outdomain import SUITE, _sources, _standard, to_item
-from conftest import ROOT, SHARED, bench
+from benchkit import ROOT, SHARED, bench
 from harness.registry import DataSpec, load_registry
 from harness.runner import Context, model_handle
 

@@ -5,7 +5,7 @@ import json
 import math
 import shutil
 
-from conftest import bench
+from benchkit import bench
 
 
 def test_perf_quick_runs(smoke_store, tmp_path):

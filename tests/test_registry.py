@@ -9,7 +9,7 @@ import yaml
 from harness.errors import BadInput
 from harness.registry import load_registry
 
-from conftest import bench
+from benchkit import bench
 
 
 def _write(tmp_path, text: str):

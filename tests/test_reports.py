@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import bench
+from benchkit import bench
 from test_reports_helpers import binary, context, math_items, put_cell
 
 from reports import published, stats

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from conftest import bench
+from benchkit import bench
 
 
 def test_pipeline_trains_evaluates_and_reports(smoke_store):

@@ -19,9 +19,19 @@ def load_for_training(job, trainable_parent: bool = True):
 
 
 def resume_point(work_dir) -> str | None:
-    """The last trainer checkpoint a killed build left in its work folder, if any."""
+    """The last complete trainer checkpoint a killed build left in its work folder, if any.
+
+    transformers writes ``trainer_state.json`` after the weights and optimizer state, so a
+    checkpoint without it was cut short by the kill: it is removed, and the one before it used.
+    """
+    import shutil
     from pathlib import Path
 
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(work_dir)) if work_dir and Path(work_dir).is_dir() else None
+    if not work_dir or not Path(work_dir).is_dir():
+        return None
+    found = [p for p in Path(work_dir).glob("checkpoint-*") if p.name.rsplit("-", 1)[-1].isdigit()]
+    for ckpt in sorted(found, key=lambda p: int(p.name.rsplit("-", 1)[-1]), reverse=True):
+        if (ckpt / "trainer_state.json").is_file():
+            return str(ckpt)
+        shutil.rmtree(ckpt, ignore_errors=True)
+    return None

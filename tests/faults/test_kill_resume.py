@@ -58,8 +58,8 @@ def test_kill9_during_training_never_publishes_a_half_checkpoint(fault_registry,
     sft_name = next(d.name for d in (reference_store / "checkpoints").iterdir() if d.name.startswith("sft-"))
     proc = faultkit.start("train", "sft", "--registry", str(fault_registry), "--profile", PROFILE,
                           "--store", str(store), log=tmp_path / "train.log")
-    try:  # killed once the trainer has written something (its work folder) inside the temporary folder
-        began = faultkit.wait_for(lambda: any(ckpts.glob(f".tmp-{sft_name}-*/_trainer")), proc, timeout=300)
+    try:  # killed once the trainer has written something (its work folder, kept for resuming)
+        began = faultkit.wait_for(lambda: any(ckpts.glob(f".work-{sft_name}/*")), proc, timeout=300)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -82,6 +82,7 @@ def test_kill9_during_training_never_publishes_a_half_checkpoint(fault_registry,
     manifest = json.loads((half / "manifest.json").read_text())
     assert manifest["name"] == "sft" and (half / "adapter" / "adapter_model.safetensors").is_file()
     assert not list(ckpts.glob(".tmp-*")), "the dead build's temporary folder was not cleaned up"
+    assert not list(ckpts.glob(".work-*")), "the trainer's work folder outlived the published checkpoint"
 
 
 @pytest.mark.parametrize("damage", ["truncate", "delete"])

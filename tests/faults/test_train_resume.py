@@ -40,3 +40,17 @@ def test_killed_training_resumes_from_its_last_trainer_checkpoint(tmp_path):
     resumed = manifest["train_metrics"]["resumed_from"]
     assert resumed and int(resumed.split("-")[1]) >= 10
     assert not work.exists()  # the work folder goes once the checkpoint is published
+
+
+def test_resume_point_skips_a_half_written_checkpoint(tmp_path):
+    from trainers.loading import resume_point
+
+    assert resume_point(tmp_path / "absent") is None
+    for n, complete in ((5, True), (10, True), (15, False)):
+        d = tmp_path / f"checkpoint-{n}"
+        d.mkdir()
+        (d / "adapter_model.safetensors").write_bytes(b"x")
+        if complete:
+            (d / "trainer_state.json").write_text("{}")
+    assert resume_point(tmp_path) == str(tmp_path / "checkpoint-10")
+    assert not (tmp_path / "checkpoint-15").exists()  # cut short by the kill: removed

@@ -74,11 +74,17 @@ class Figure:
         return self.value is None or math.isnan(self.value)
 
 
-def columns_for(frames: list[pd.DataFrame], suite: str) -> list[Column]:
+# flags worth a column only when they happened somewhere (an all-zero column is noise)
+SHOWN_IF_SET = {"judge_missing", "judge_error", "truncated", "failed"}
+
+
+def columns_for(frames: list[pd.DataFrame], suite: str, has_reference: bool = True) -> list[Column]:
     """The columns of a suite table, from the metrics its cells stored."""
     metrics: list[str] = []
     for f in frames:
         metrics += [c for c in f.columns if c not in ("item_id", "dataset") and c not in metrics]
+    metrics = [m for m in metrics if m not in SHOWN_IF_SET
+               or any(m in f and f[m].fillna(0).gt(0).any() for f in frames)]
     known_order = list(KNOWN)
     metrics.sort(key=lambda m: (known_order.index(m) if m in known_order else len(known_order), m))
     cols = [N_ITEMS]
@@ -99,7 +105,8 @@ def columns_for(frames: list[pd.DataFrame], suite: str) -> list[Column]:
         cols.append(JUDGE)
     # log-likelihood protocols generate nothing (n_tokens 0): no token economy to report
     if any("n_tokens" in f and f["n_tokens"].fillna(0).gt(0).any() for f in frames):
-        cols += [EFFICIENCY, TOKENS]
+        # efficiency compares with the suite's reference model; a suite without one shows tokens only
+        cols += [EFFICIENCY, TOKENS] if has_reference else [TOKENS]
     if suite in FINAL_SUITES and {"correct", "judge", "n_tokens"} <= set(metrics):
         cols.append(FINAL)
     return cols

@@ -97,7 +97,8 @@ def suite_table(ctx: Context, all_cells: list[CellData], suite: str, protocol: s
             order += [d] if d not in order else []
     present = set().union(*(set(c.items["dataset"]) for c in cs))
     datasets = [d for d in order if d in present]
-    cols = columns_for([c.items for c in cs], suite)
+    has_ref = bool(suite in ctx.reg.suites and ctx.reg.suites[suite].reference)
+    cols = columns_for([c.items for c in cs], suite, has_reference=has_ref)
     models = [c.model for c in cs]
     figs = compute(ctx, all_cells, suite, protocol, models, [(d, cols) for d in datasets])
     ref = ctx.reg.suites[suite].reference if suite in ctx.reg.suites else None

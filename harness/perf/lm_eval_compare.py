@@ -69,7 +69,7 @@ def wall_vs_lm_eval(ctx: Context, registry: str, n: int, max_new: int) -> Measur
     base_path = ctx.ckpts.path(base, fingerprint(ctx.reg, ctx.profile, base))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1", "BENCH_QUIET": "1"}
     lm_cmd = [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args",
-              f"pretrained={base_path},peft={handle.adapter},device=cpu", "--tasks", "perf_gen", "--include_path",
+              f"pretrained={base_path},peft={handle.adapter}", "--tasks", "perf_gen", "--include_path",
               str(tmp / "tasks"), "--batch_size", str(ctx.profile.generation.batch_size), "--device", "cpu"]
     store = tmp / "store"
     shutil.copytree(ctx.store_dir / "checkpoints", store / "checkpoints",

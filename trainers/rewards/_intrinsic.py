@@ -11,10 +11,21 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-import torch
-
 from ._common import completion_texts
 from ._format import register_eos_token, solution_span
+
+
+class _LazyTorch:
+    """torch, imported on first use: the reward registry is imported to validate registry.yaml,
+    and `bench models` / a fully cached `bench run` should not pay torch's ~1 s import."""
+
+    def __getattr__(self, name):
+        import torch as _torch
+
+        return getattr(_torch, name)
+
+
+torch = _LazyTorch()
 
 DEFAULT_CHUNK_SIZE = 256
 

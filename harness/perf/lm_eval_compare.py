@@ -85,7 +85,7 @@ def wall_vs_lm_eval(ctx: Context, registry: str, n: int, max_new: int) -> Measur
     shutil.rmtree(tmp, ignore_errors=True)
     ok_runs = r_lm.returncode == 0 and r_b.returncode == 0
     ratio = t_lm / t_b
-    detail = f"{n} items: bench {t_b:.1f}s vs lm_eval {t_lm:.1f}s"
+    detail = f"{len(items)} items: bench {t_b:.1f}s vs lm_eval {t_lm:.1f}s"
     if not ok_runs:
         detail += f" (exit bench {r_b.returncode}, lm_eval {r_lm.returncode}: {(r_lm.stderr or r_b.stderr)[-200:]!r})"
     return Measurement("whole command: bench run vs lm_eval", ratio, ">= 2x", ok_runs and ratio >= 2, detail)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import shutil
 import subprocess
 import sys
@@ -124,7 +125,7 @@ def grpo_overhead(ctx: Context, steps: int) -> Measurement:
 
         metrics = train(job, out)
         step_times = [h["step_time"] for h in metrics["log_history"] if "step_time" in h]
-        times[name] = sum(step_times[1:]) / max(1, len(step_times) - 1)  # first step warms caches
+        times[name] = statistics.median(step_times[1:] or step_times)  # first step warms caches; median: noise
         shutil.rmtree(out, ignore_errors=True)
     ratio = times["grpo-hybrid"] / times["grpo-1k-def"]
     return Measurement("GRPO step time: hybrid vs 1k-def", ratio, "<= 1.15x", ratio <= 1.15,

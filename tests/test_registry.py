@@ -84,10 +84,14 @@ def test_cli_bad_registry_exit_2_no_traceback(tmp_path):
     assert r.returncode == 2 and "unknown suite 'nope'" in r.stderr
 
 
-def test_unbuilt_trainer_is_listed_but_refused(registry_path, tmp_path):
+def test_unbuilt_trainer_is_listed_but_refused(tmp_path, monkeypatch, capsys):
+    """A variant whose trainer this version lacks stays in the registry but is refused clearly."""
     import trainers
+    from harness.cli import main
 
-    if trainers.TRAINERS.get("bfcl_grpo") is not None:
-        pytest.skip("bfcl_grpo is built in this version")
-    r = bench("train", "bfcl-hybrid", "--store", str(tmp_path / "s"))
-    assert r.returncode == 2 and "not built" in r.stderr
+    monkeypatch.setitem(trainers.TRAINERS, "bfcl_grpo", None)
+    assert main(["models", "--store", str(tmp_path / "s")]) == 0
+    assert "refused" in capsys.readouterr().out
+    assert main(["train", "bfcl-hybrid", "--store", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "trainer 'bfcl_grpo'" in err and "not built" in err and "Traceback" not in err

@@ -16,17 +16,6 @@ def bootstrap_ci(values, seed: int = 0) -> tuple[float, float]:
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def efficiency(model_items: pd.DataFrame, ref_items: pd.DataFrame | None) -> float:
-    """Mean completion tokens of the reference over those of the model, on the same items."""
-    if ref_items is None or ref_items.empty or "n_tokens" not in model_items:
-        return float("nan")
-    both = model_items[["item_id", "n_tokens"]].merge(ref_items[["item_id", "n_tokens"]], on="item_id",
-                                                      suffixes=("", "_ref"))
-    if both.empty or both["n_tokens"].mean() == 0:
-        return float("nan")
-    return float(both["n_tokens_ref"].mean() / both["n_tokens"].mean())
-
-
 def final_score(accuracy: float, judge: float, eff: float) -> float:
     """THESIS.md: 0.4·Accuracy + 0.4·Judge/10 + 0.2·Efficiency (reproduces the published column)."""
     return 0.4 * accuracy + 0.4 * judge / 10 + 0.2 * eff

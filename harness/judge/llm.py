@@ -24,7 +24,8 @@ from harness.errors import BadInput
 from harness.fingerprint import digest, file_digest
 from harness.progress import progress_bar
 
-from . import JUDGE_ERROR  # noqa: E402  verdicts starting with this are failures: never cached
+from . import JUDGE_ERROR  # verdicts starting with this are failures: never cached
+
 PROMPT_VERSION = "llm-judge-v2"  # v2: the reference is the item's full reference (worked answer / choice text)
 MAX_VERDICT_TOKENS = 512
 MAX_RESPONSE_CHARS = 8000  # long rambles are cut in the middle: the question and the final answer stay

@@ -53,11 +53,25 @@ class ResultStore:
             root.mkdir(parents=True, exist_ok=True)
             self.path = root / "bench.sqlite"
             self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA busy_timeout=60000")
-            self.db.executescript(SCHEMA)
+            self._setup()
         except (OSError, sqlite3.Error) as exc:
             raise RunFailed(f"cannot open the results store in {root}: {exc}") from None
+
+    def _setup(self, attempts: int = 60) -> None:
+        """WAL mode and the schema. Switching the journal mode can answer "database is locked" at
+        once (SQLite's busy handler does not cover it) while another process creates the file:
+        retried with a short backoff, so two `bench` processes starting together both open it."""
+        for attempt in range(attempts):
+            try:
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def _write(self, sql: str, rows: Iterable[tuple]) -> None:
         rows = list(rows)

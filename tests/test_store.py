@@ -51,3 +51,18 @@ def test_concurrent_writers_consistent(tmp_path):
 def test_wal_mode(tmp_path):
     s = ResultStore(tmp_path)
     assert s.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _opener(root, n):
+    for _ in range(n):
+        ResultStore(root).close()
+
+
+def test_many_processes_open_a_new_store_at_once(tmp_path):
+    """Creating the file and switching it to WAL races between processes: all must open it."""
+    procs = [mp.Process(target=_opener, args=(tmp_path, 5)) for _ in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert all(p.exitcode == 0 for p in procs)

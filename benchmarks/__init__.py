@@ -1,24 +1,23 @@
-"""Benchmarks: one module per suite (items + prompt + scorer), data sources, metrics.
+"""Benchmarks: one module per suite (items + prompt + scorer), each owning its facts.
 
-Suites are registered by name and imported lazily; ``module: None`` marks a suite the registry
-knows but this version cannot run yet (refused with a clear message).
+``SUITES`` maps a suite name to its ``SUITE`` object (imported on first use). Adding a suite is
+one module with ``SUITE = MySuite()`` (a ``benchmarks.suite.Suite``) + one line here.
 """
 from __future__ import annotations
 
-import importlib
+from core.plugins import Registry
 
-SUITES: dict[str, dict] = {
-    "indomain": {"protocols": ["thesis"], "module": "benchmarks.indomain"},
-    # needs_weights: log-likelihood protocols, impossible for replay / API models (skipped for them)
-    "outdomain": {"protocols": ["thesis", "standard"], "module": "benchmarks.outdomain", "needs_weights": ["standard"]},
-    "bfcl": {"protocols": ["thesis", "thesis-fair", "official"], "module": "benchmarks.bfcl.suite"},
-}
+from .suite import Suite
+
+SUITES: Registry[Suite] = Registry("suite", {
+    "indomain": "benchmarks.indomain:SUITE",
+    "outdomain": "benchmarks.outdomain:SUITE",
+    "bfcl": "benchmarks.bfcl.suite:SUITE",
+})
 
 
-def get_suite(name: str):
-    from harness.errors import NotBuilt
+def get_suite(name: str) -> Suite:
+    return SUITES.get(name)
 
-    entry = SUITES[name]
-    if entry["module"] is None:
-        raise NotBuilt(f"suite '{name}' is listed in the registry but not built in this version")
-    return importlib.import_module(entry["module"]).SUITE
+
+__all__ = ["SUITES", "Suite", "get_suite"]

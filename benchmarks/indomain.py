@@ -8,17 +8,19 @@ from __future__ import annotations
 import hashlib
 from typing import Optional
 
-from trainers.chat import messages
+from core.thesis_format import messages
 
-from .extract import numeric_correct, solution_text
-from .sources.math import data_fingerprint, indomain_items
-from .suite import Item, ItemSet
+from core.extract import numeric_correct, solution_text
+from core.sources.math import data_fingerprint, indomain_items
+from .suite import Item, ItemSet, Suite
 
 
-class InDomain:
+class InDomain(Suite):
     name = "indomain"
     datasets = ("gsm8k",)
     judge_kind = "arithmetic"
+    protocols = ("thesis",)
+    version = "1"
 
     def items(self, profile, protocol: str, limit: Optional[int] = None) -> ItemSet:
         counts: dict = {}

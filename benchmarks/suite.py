@@ -7,7 +7,7 @@ A suite module exposes ``SUITE`` with:
 and, for protocols that are not one greedy generation per item (log-likelihood, multi-turn,
 best-of-n), optionally
   run_protocol(protocol, model, itemset, generation) -> list[Outcome]
-where ``model`` is a ``harness.backends.ModelHandle`` (generate(), hf_model/tokenizer when local).
+where ``model`` is a ``models.ModelHandle`` (generate(), hf_model/tokenizer when local).
 """
 from __future__ import annotations
 
@@ -41,3 +41,19 @@ class Outcome:
     n_tokens: int
     metrics: dict[str, float]
     error: str | None = None
+
+
+class Suite:
+    name: str = ""
+    datasets: tuple = ()
+    judge_kind: str | None = None
+    protocols: tuple[str, ...] = ("thesis",)
+    custom_protocols: tuple[str, ...] = ()
+    needs_weights: tuple[str, ...] = ()
+    version: str = "1"
+    decoding: dict = {}
+
+    def generation_key(self, protocol: str) -> dict:
+        """This suite's part of a cell's generation key (its version and decoding constants)."""
+        return {"suite": self.name, "protocol": protocol, "suite_version": self.version,
+                "decoding": dict(self.decoding)}

@@ -1,2 +1,8 @@
-"""grpo-bench harness: registry, plan, stores, backends, judges, CLI."""
-__version__ = "0.1.0"
+"""The application layer: the ``bench`` CLI, its commands, the plan, the runner, perf and chat.
+
+It is the only package that imports the middle layer (``models``, ``judges``, ``trainers``,
+``benchmarks``, ``reports``) and wires them together over the ground layer (``core``).
+"""
+from core import __version__
+
+__all__ = ["__version__"]

@@ -9,10 +9,13 @@ from typing import Optional, TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from .errors import BadInput, NotBuilt
+from core.context import Context
+from core.errors import BadInput, NotBuilt
+from core.thesis_format import REASONING_START, TAGS
+from models import kind_of
+
 from .plan import make_plan
-from .runner import Context, model_handle, train_missing
-from .thesis_format import REASONING_START, TAGS
+from .runner import model_handle, train_missing
 
 # (question, expected answer): the thesis script's five problems, written out as full sentences
 PROBLEMS = (
@@ -38,17 +41,16 @@ def format_check(checks: dict[str, bool]) -> str:
 
 def _handle(ctx: Context, name: str):
     ctx.reg.model(name)  # unknown name: one-line error listing the registry's models
-    if ctx.reg.models[name].kind == "replay":
-        raise BadInput(f"'{name}' is a replay model (stored generations): it cannot answer new prompts")
+    kind = kind_of(ctx.reg, name)
+    if not kind.answers_new_prompts:
+        raise BadInput(f"'{name}' is a {kind.name} model (stored generations): it cannot answer new prompts")
     plan = make_plan(ctx.reg, ctx.profile_name, [name], [], ctx.ckpts)
-    if name in plan.refused:
-        raise NotBuilt(f"cannot chat with '{name}': {plan.refused[name]}")
     train_missing(ctx, plan)
     return model_handle(ctx, name)
 
 
 def _answer(ctx: Context, handle, question: str) -> str:
-    from trainers.chat import messages
+    from core.thesis_format import messages
 
     g = ctx.profile.generation
     text, _ = handle.generate([messages(question)], g.max_new_tokens, 1, label="answer")[0]
@@ -57,7 +59,7 @@ def _answer(ctx: Context, handle, question: str) -> str:
 
 def chat(ctx: Context, name: str, once: bool = False, stdin: Optional[TextIO] = None,
          console: Optional[Console] = None) -> int:
-    from benchmarks.extract import numeric_correct, solution_text
+    from core.extract import numeric_correct, solution_text
 
     out = console or Console(width=None if sys.stdout.isatty() else 200, highlight=False)
     stdin = stdin or sys.stdin

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .errors import BadInput, BenchError
+from core.errors import BadInput, BenchError
 
 EPILOG = "Exit codes: 0 ok, 1 a run failed, 2 bad input."
 

@@ -1,6 +1,7 @@
 """The plan: which checkpoints must be trained (parents first) and which cells evaluated.
 
-Pure bookkeeping: builds ``TrainJob``s and ``Cell``s from the registry and the stores, does no work.
+Pure bookkeeping: builds ``TrainJob``s and cells from the registry, the model kinds, the suites
+and the checkpoint store; does no work.
 """
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from pathlib import Path
 from typing import Optional
 
 from benchmarks import SUITES
+from core.checkpoints import CheckpointStore
+from core.config import Profile, Registry
+from core.recipes import effective_hyper
+from models import fingerprint, kind_of
 
-from .checkpoints import CheckpointStore
-from .fingerprint import effective_hyper, fingerprint
-from .registry import Profile, Registry
+from .registry import protocols
 
 
 @dataclass
@@ -36,24 +39,25 @@ class TrainJob:
 class Plan:
     train: list[TrainJob] = field(default_factory=list)  # topological: parents first
     evaluate: list[tuple[str, str, str]] = field(default_factory=list)  # (model, suite, protocol)
-    refused: dict[str, str] = field(default_factory=dict)  # model -> why it cannot be built
     skipped: list[tuple[str, str, str, str]] = field(default_factory=list)  # (model, suite, protocol, why)
 
 
-def _job(reg: Registry, profile: Profile, profile_name: str, ckpts: CheckpointStore, name: str) -> TrainJob:
+def _job(reg: Registry, profile: Profile, profile_name: str, ckpts: CheckpointStore, name: str,
+         memo: dict) -> TrainJob:
     m = reg.models[name]
-    fp = fingerprint(reg, profile, name)
-    parent_fp = fingerprint(reg, profile, m.parent) if m.parent else None
-    job = TrainJob(name=name, fp=fp, trainer=m.trainer if m.kind == "trained" else None,
-                   rewards=list(m.rewards), hyper=effective_hyper(reg, profile, name) if m.kind == "trained" else {},
+    kind = kind_of(reg, name)
+    fp = fingerprint(reg, profile, name, memo)
+    parent_fp = fingerprint(reg, profile, m.parent, memo) if m.parent else None
+    trainer = kind.trainer(m)
+    job = TrainJob(name=name, fp=fp, trainer=trainer, rewards=list(m.rewards),
+                   hyper=effective_hyper(m, profile) if trainer else {},
                    parent=m.parent, parent_fp=parent_fp, profile=profile, profile_name=profile_name)
     job.work_dir = ckpts.work_dir(name, fp)
-    built_here = m.kind == "trained" or (m.kind == "base" and profile.base.kind == "tiny")
-    job.exists = ckpts.exists(name, fp) if built_here else True  # a hub base needs no build
+    job.exists = ckpts.exists(name, fp)
     base = reg.lineage(name)[0]
     if profile.base.kind == "tiny":
-        job.base_path = ckpts.path(base, fingerprint(reg, profile, base))
-    if m.parent and reg.models[m.parent].kind == "trained":
+        job.base_path = ckpts.path(base, fingerprint(reg, profile, base, memo))
+    if m.parent and kind_of(reg, m.parent).trainer(reg.models[m.parent]):
         job.parent_adapter = ckpts.path(m.parent, parent_fp) / "adapter"
     return job
 
@@ -61,22 +65,20 @@ def _job(reg: Registry, profile: Profile, profile_name: str, ckpts: CheckpointSt
 def make_plan(reg: Registry, profile_name: str, models: list[str], suites: list[str],
               ckpts: CheckpointStore) -> Plan:
     profile = reg.profile(profile_name)
-    plan, seen = Plan(), set()
+    plan, seen, memo = Plan(), set(), {}
     for name in models:
-        why = reg.buildable(name)
-        if why:
-            plan.refused[name] = why
-            continue
         for anc in reg.lineage(name):
             if anc in seen:
                 continue
             seen.add(anc)
-            if reg.models[anc].kind in ("trained", "base"):
-                plan.train.append(_job(reg, profile, profile_name, ckpts, anc))
+            if kind_of(reg, anc).built_here(profile):
+                plan.train.append(_job(reg, profile, profile_name, ckpts, anc, memo))
+        kind = kind_of(reg, name)
         for suite in suites:
-            for protocol in reg.suites[suite].protocols:
-                if protocol in SUITES[suite].get("needs_weights", ()) and reg.models[name].kind in ("replay", "openai"):
-                    plan.skipped.append((name, suite, protocol, f"needs local weights ({reg.models[name].kind} model)"))
+            for protocol in protocols(reg, suite):
+                if protocol in SUITES.get(suite).needs_weights and not kind.local_weights:
+                    plan.skipped.append((name, suite, protocol,
+                                         f"needs local weights (log-likelihoods; a '{kind.name}' model has none)"))
                     continue
                 plan.evaluate.append((name, suite, protocol))
     return plan

@@ -1,279 +1,51 @@
-"""Load and validate ``registry.yaml``: models (variants and baselines), profiles, suites, judges.
+"""Load ``registry.yaml`` and check every name in it against what this installation provides.
 
-Every problem is reported as one line naming the file and the key, raised as ``BadInput``.
+``core.config`` parses the file (types, ranges, parents, cycles); here the names that refer to
+plugins are checked: model kinds (``models.KINDS``), trainers (``trainers.TRAINERS``), suites
+and their protocols (``benchmarks.SUITES``), judge kinds (``judges.JUDGE_KINDS``). This is the
+loader every command uses; each problem is one line naming the file and the key.
 """
 from __future__ import annotations
 
 import os
-from pathlib import Path
-from typing import Any, Literal, Optional
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
-from .errors import BadInput, NotBuilt
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class BaseSpec(_Strict):
-    kind: Literal["tiny", "hub", "local"]
-    id: Optional[str] = None  # hub id or local path
-    revision: Optional[str] = None
-    vocab_size: int = 384
-    hidden_size: int = 128
-    layers: int = 4
-    heads: int = 4
-    kv_heads: int = 2
-    intermediate_size: int = 384
-    pretrain_steps: int = 1000
-    pretrain_batch: int = 32
-    pretrain_lr: float = 3e-3
-    seed: int = 0
-
-
-class DataSpec(_Strict):
-    source: Literal["synthetic", "hub", "local"]
-    dir: Optional[str] = None  # for source=local; GRPO_BENCH_DATA_DIR overrides
-    seed: int = 1234
-    sft_rows: int = Field(5000, ge=0)
-    grpo_rows: int = Field(1000, ge=0)
-    test_rows: int = Field(500, ge=0)
-
-
-class GenerationSpec(_Strict):
-    backend: Literal["hf", "vllm"] = "hf"  # vllm: optional extra, GPU only
-    max_new_tokens: int = Field(256, gt=0)
-    batch_size: int = Field(32, gt=0)  # 0 would fail deep inside generation (range step 0)
-    temperature: float = 0.0  # greedy: reproducible evaluation
-
-
-class Profile(_Strict):
-    description: str = ""
-    base: BaseSpec
-    data: DataSpec
-    judge: str = "rubric"
-    generation: GenerationSpec = GenerationSpec()
-    overrides: dict[str, dict[str, Any]] = {}
-
-
-class ModelEntry(_Strict):
-    kind: Literal["trained", "base", "hf", "lora", "openai", "replay"] = "trained"
-    description: str = ""
-    parent: Optional[str] = None
-    trainer: Optional[str] = None
-    rewards: list[str] = []
-    hyper: dict[str, Any] = {}
-    path: Optional[str] = None  # hf: hub id or local folder; lora: adapter folder; replay: JSONL file
-    revision: Optional[str] = None
-    base: Optional[str] = None  # lora: hub id or local folder of the base the adapter was trained on
-    base_url: Optional[str] = None  # openai: endpoint including /v1
-    model: Optional[str] = None  # openai: the served model name
-    api_key_env: Optional[str] = None
-    timeout_s: float = 120
-    retries: int = 3
-    concurrency: int = 8
-
-
-class SuiteEntry(_Strict):
-    description: str = ""
-    protocols: list[str]
-    reference: Optional[str] = None  # model whose token counts define Efficiency = 1.0
-
-
-class JudgeEntry(_Strict):
-    kind: Literal["rubric", "llm"]
-    base_url: Optional[str] = None
-    model: Optional[str] = None
-    api_key_env: Optional[str] = None
-    timeout_s: float = 60
-    retries: int = 3
-    concurrency: int = 8
-
-
-class Registry(_Strict):
-    profiles: dict[str, Profile]
-    default_profile: str = "tiny"
-    models: dict[str, ModelEntry]
-    suites: dict[str, SuiteEntry]
-    judges: dict[str, JudgeEntry]
-    path: str = ""
-
-    @field_validator("models")
-    @classmethod
-    def _names(cls, v: dict) -> dict:
-        for name in v:
-            if name == "all" or "," in name:
-                raise ValueError(f"'{name}' is reserved and cannot name a model")
-        return v
-
-    # -- queries -------------------------------------------------------------------------
-    def profile(self, name: Optional[str]) -> Profile:
-        name = name or self.default_profile
-        if name not in self.profiles:
-            raise BadInput(f"unknown profile '{name}' (known: {', '.join(self.profiles)})")
-        return self.profiles[name]
-
-    def model(self, name: str) -> ModelEntry:
-        if name not in self.models:
-            raise BadInput(f"unknown model '{name}' (known: {', '.join(self.models)})")
-        return self.models[name]
-
-    def lineage(self, name: str) -> list[str]:
-        """Ancestors first, ``name`` last."""
-        chain = [name]
-        while self.models[chain[-1]].parent:
-            chain.append(self.models[chain[-1]].parent)
-        return chain[::-1]
-
-    def resolve_models(self, spec: str) -> list[str]:
-        if spec == "all":
-            return list(self.models)
-        names = [n.strip() for n in spec.split(",") if n.strip()]
-        if not names:
-            raise BadInput("--models is empty")
-        for n in names:
-            self.model(n)
-        return names
-
-    def resolve_suites(self, spec: str) -> list[str]:
-        if spec == "all":
-            return list(self.suites)
-        names = [n.strip() for n in spec.split(",") if n.strip()]
-        for n in names:
-            if n not in self.suites:
-                raise BadInput(f"unknown suite '{n}' (known: {', '.join(self.suites)}, all)")
-        return names
-
-    def buildable(self, name: str) -> Optional[str]:
-        """None if ``name`` and its ancestors can be produced now, else why not."""
-        from trainers import TRAINERS
-
-        for n in self.lineage(name):
-            m = self.models[n]
-            if m.kind == "trained" and TRAINERS.get(m.trainer) is None:
-                return f"trainer '{m.trainer}' (needed by '{n}') is not built in this version"
-        return None
-
-
-def _loc(err: dict) -> str:
-    return ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
-
-
-def _one_line(path: str, exc: ValidationError, prefix: str = "") -> str:
-    err = exc.errors()[0]
-    loc = prefix + _loc(err)
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    else:
-        msg = err["msg"].replace("\n", " ")
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{path}: {loc}: {msg}{more}"
-
-
-def _check_graph(reg: Registry, path: str) -> None:
-    from trainers import HYPER_SCHEMAS, TRAINERS
-
-    for name, m in reg.models.items():
-        where = f"{path}: models.{name}"
-        if m.kind == "trained":
-            if not m.parent:
-                raise BadInput(f"{where}.parent: a trained model needs a parent")
-            if not m.trainer:
-                raise BadInput(f"{where}.trainer: a trained model needs a trainer")
-            if m.trainer not in TRAINERS:
-                raise BadInput(f"{where}.trainer: unknown trainer '{m.trainer}' (known: {', '.join(TRAINERS)})")
-            try:
-                HYPER_SCHEMAS[m.trainer](**m.hyper)
-            except ValidationError as exc:
-                raise BadInput(_one_line(path, exc, prefix=f"models.{name}.hyper.")) from None
-            _check_rewards(m, where)
-        elif m.kind in ("hf", "lora", "replay") and not m.path:
-            raise BadInput(f"{where}.path: a '{m.kind}' model needs a path")
-        elif m.kind == "lora" and not m.base:
-            raise BadInput(f"{where}.base: a 'lora' model needs the base it was trained on")
-        elif m.kind == "openai" and not (m.base_url and m.model):
-            raise BadInput(f"{where}: an 'openai' model needs base_url and model")
-        if m.parent is not None and m.parent not in reg.models:
-            raise BadInput(f"{where}.parent: unknown model '{m.parent}'")
-    for name in reg.models:  # cycles
-        seen = [name]
-        cur = reg.models[name].parent
-        while cur:
-            if cur in seen:
-                raise BadInput(f"{path}: models.{name}.parent: cycle {' -> '.join(seen + [cur])}")
-            seen.append(cur)
-            cur = reg.models[cur].parent
-    for pname, prof in reg.profiles.items():
-        if prof.judge not in reg.judges:
-            raise BadInput(f"{path}: profiles.{pname}.judge: unknown judge '{prof.judge}'")
-        for trainer, over in prof.overrides.items():
-            if trainer not in HYPER_SCHEMAS:
-                raise BadInput(f"{path}: profiles.{pname}.overrides.{trainer}: unknown trainer")
-            bad = set(over) - set(HYPER_SCHEMAS[trainer].model_fields)
-            if bad:
-                raise BadInput(f"{path}: profiles.{pname}.overrides.{trainer}.{sorted(bad)[0]}: unknown key")
-    if reg.default_profile not in reg.profiles:
-        raise BadInput(f"{path}: default_profile: unknown profile '{reg.default_profile}'")
-    from benchmarks import SUITES
-
-    for sname, s in reg.suites.items():
-        if sname not in SUITES:
-            raise BadInput(f"{path}: suites.{sname}: unknown suite (known: {', '.join(SUITES)})")
-        for p in s.protocols:
-            if p not in SUITES[sname]["protocols"]:
-                raise BadInput(f"{path}: suites.{sname}.protocols: unknown protocol '{p}'")
-        if s.reference and s.reference not in reg.models:
-            raise BadInput(f"{path}: suites.{sname}.reference: unknown model '{s.reference}'")
-
-
-def _check_rewards(m: ModelEntry, where: str) -> None:
-    if m.trainer != "grpo":
-        return
-    from trainers.rewards import get_reward
-
-    if not m.rewards:
-        raise BadInput(f"{where}.rewards: a grpo model needs at least one reward")
-    for r in m.rewards:
-        try:
-            get_reward(r)
-        except (ValueError, ImportError, AttributeError) as exc:
-            raise BadInput(f"{where}.rewards: {str(exc).splitlines()[0]}") from None
-
-
-MAX_REGISTRY_BYTES = 4 << 20  # the real registry is a few KiB
+from benchmarks import SUITES
+from core.config import Registry, load_config
+from core.errors import BadInput
+from judges import JUDGE_KINDS
+from models import KINDS
+from trainers import TRAINERS
 
 
 def load_registry(path: str | os.PathLike = "registry.yaml") -> Registry:
+    reg = load_config(path)
     path = str(path)
-    if not Path(path).is_file():
-        raise BadInput(f"{path}: registry file not found (use --registry PATH)")
-    if Path(path).stat().st_size > MAX_REGISTRY_BYTES:  # YAML parsing is slow: refuse before reading
-        raise BadInput(f"{path}: registry file larger than {MAX_REGISTRY_BYTES >> 20} MiB")
-    try:
-        with open(path, "rb") as fh:
-            raw = yaml.safe_load(fh)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise BadInput(f"{path}:{where}: invalid YAML: {problem}") from None
-    except RecursionError:
-        raise BadInput(f"{path}: invalid YAML: nesting too deep") from None
-    except UnicodeDecodeError:
-        raise BadInput(f"{path}: not UTF-8 text") from None
-    if not isinstance(raw, dict):
-        raise BadInput(f"{path}: expected a mapping with profiles, models, suites, judges")
-    try:
-        reg = Registry(**{str(k): v for k, v in raw.items()}, path=path)
-    except ValidationError as exc:
-        raise BadInput(_one_line(path, exc)) from None
-    except RecursionError:
-        raise BadInput(f"{path}: nesting too deep") from None
-    _check_graph(reg, path)
+    for name, m in reg.models.items():
+        where = f"{path}: models.{name}"
+        if m.kind not in KINDS:
+            raise BadInput(f"{where}.kind: unknown model kind '{m.kind}' (known: {', '.join(KINDS)})")
+        kind = KINDS.get(m.kind)
+        kind.validate(name, m, where)
+        trainer = kind.trainer(m)
+        if trainer and trainer not in TRAINERS:
+            raise BadInput(f"{where}.trainer: unknown trainer '{trainer}' (known: {', '.join(TRAINERS)})")
+    for sname, s in reg.suites.items():
+        if sname not in SUITES:
+            raise BadInput(f"{path}: suites.{sname}: unknown suite (known: {', '.join(SUITES)})")
+        known = SUITES.get(sname).protocols
+        for p in s.protocols or ():
+            if p not in known:
+                raise BadInput(f"{path}: suites.{sname}.protocols: unknown protocol '{p}' (known: {', '.join(known)})")
+    for jname, j in reg.judges.items():
+        if j.kind not in JUDGE_KINDS:
+            raise BadInput(f"{path}: judges.{jname}.kind: unknown judge kind '{j.kind}' "
+                           f"(known: {', '.join(JUDGE_KINDS)})")
     return reg
 
 
-__all__ = ["Registry", "ModelEntry", "Profile", "load_registry", "NotBuilt"]
+def protocols(reg: Registry, suite: str) -> list[str]:
+    """The protocols to run for ``suite``: the registry's selection, else all the suite has."""
+    return list(reg.suites[suite].protocols or SUITES.get(suite).protocols)
+
+
+__all__ = ["load_registry", "protocols", "Registry"]

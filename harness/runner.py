@@ -7,59 +7,22 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
-from . import __version__
-from .checkpoints import CheckpointStore
-from .errors import BadInput, RunFailed
-from .fingerprint import digest, fingerprint, recipe
-from .judge import get_judge, is_judge_error, response_hash
+from benchmarks import SUITES, get_suite
+from core.context import Context, code_version
+from core.errors import BadInput
+from core.fingerprint import digest
+from core.progress import console
+from judges import get_judge, is_judge_error, response_hash
+from models import fingerprint, kind_of, open_model, recipe
+
 from .plan import Plan, TrainJob
-from .progress import console
-from .registry import Registry
-from .store import ResultStore
-
-
-def code_version() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             cwd=Path(__file__).parent, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{__version__}+{sha}" if sha else __version__
-
-
-@dataclass
-class Context:
-    reg: Registry
-    profile_name: str
-    store_dir: Path
-    ckpts: CheckpointStore = field(init=False)
-    _results: Optional[ResultStore] = field(default=None, init=False)
-    _backends: dict = field(default_factory=dict, init=False)
-    model_calls: int = field(default=0, init=False)
-
-    def __post_init__(self):
-        self.profile = self.reg.profile(self.profile_name)
-        self.ckpts = CheckpointStore(self.store_dir)
-        self._judge = None
-
-    def judge(self):
-        """The profile's judge, one per run (a local judge model loads once)."""
-        if self._judge is None:
-            self._judge = get_judge(self.profile.judge, self.reg.judges[self.profile.judge])
-        return self._judge
-
-    @property
-    def results(self) -> ResultStore:
-        if self._results is None:
-            self._results = ResultStore(self.store_dir)
-        return self._results
+from .registry import protocols
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -86,12 +49,12 @@ def train_missing(ctx: Context, plan: Plan) -> list[str]:
 
 def _produce(job: TrainJob, out: Path) -> dict:
     if job.trainer is None:
-        from trainers.base_model import build_tiny
+        from trainers.pretrain import build_tiny
 
         return build_tiny(job.profile.base, job.profile.data, out)
-    from trainers import get_trainer
+    from trainers import TRAINERS
 
-    return get_trainer(job.trainer)(job, out)
+    return TRAINERS.get(job.trainer)(job, out)
 
 
 def _versions() -> dict:
@@ -107,66 +70,41 @@ def _versions() -> dict:
 
 
 # -- evaluation ----------------------------------------------------------------------------------
+def resolve(ctx: Context, models: Optional[list[str]] = None, suites: Optional[list[str]] = None) -> Context:
+    """Fill ``ctx.fingerprints`` and ``ctx.gen_hashes``: the keys of the cells this run reads and
+    writes (reports read them from the context, so they never recompute recipes)."""
+    memo: dict = {}
+    for name in models if models is not None else list(ctx.reg.models):
+        ctx.fingerprints[name] = fingerprint(ctx.reg, ctx.profile, name, memo)
+    for suite in suites if suites is not None else list(ctx.reg.suites):
+        if suite in SUITES:
+            for protocol in protocols(ctx.reg, suite):
+                ctx.gen_hashes[(suite, protocol)] = digest(gen_config(ctx, suite, protocol))[:16]
+    return ctx
+
+
 def model_handle(ctx: Context, model: str, suite: str = ""):
-    """A ModelHandle for a registry model; one hf backend per base, shared by its adapters."""
-    from .backends import ModelHandle
-
-    fp = fingerprint(ctx.reg, ctx.profile, model)
-    m = ctx.reg.models[model]
-    if m.kind == "replay":
-        from .backends.replay import ReplayBackend
-
-        return ModelHandle(model, fp, ReplayBackend(m.path), suite=suite)
-    if m.kind == "openai":
-        from .backends.openai_compat import OpenAIBackend
-
-        key = ("openai", m.base_url, m.model)
-        if key not in ctx._backends:
-            ctx._backends[key] = OpenAIBackend(m.base_url, m.model, m.api_key_env, timeout_s=m.timeout_s,
-                                               retries=m.retries, concurrency=m.concurrency)
-        return ModelHandle(model, fp, ctx._backends[key], suite=suite)
-    if m.kind in ("hf", "lora"):
-        from .registry import BaseSpec
-
-        source = m.base if m.kind == "lora" else m.path
-        spec, base_path, key = BaseSpec(kind="hub", id=source, revision=m.revision), None, ("hf", source)
-    else:
-        base = ctx.reg.lineage(model)[0]
-        base_fp = fingerprint(ctx.reg, ctx.profile, base)
-        spec, key = ctx.profile.base, ("base", base_fp)
-        base_path = ctx.ckpts.path(base, base_fp) if ctx.profile.base.kind == "tiny" else None
-    if key not in ctx._backends:
+    """A ModelHandle for a registry model (one loaded base is shared by its adapters)."""
+    if not ctx.engines and kind_of(ctx.reg, model).local_weights:
         from trainers.callbacks import quiet_libraries
 
-        from .backends import get_backend
-
         quiet_libraries()
-        ctx._backends[key] = get_backend(ctx.profile.generation.backend)(spec, base_path)
-    adapter = Path(m.path).expanduser() if m.kind == "lora" else None
-    if m.kind == "trained":
-        adapter = ctx.ckpts.path(model, fp) / "adapter"
-        if not (adapter / "adapter_config.json").is_file():
-            raise RunFailed(f"checkpoint of '{model}' is missing or truncated ({adapter}); delete it and re-run")
-    return ModelHandle(model, fp, ctx._backends[key], adapter, suite=suite)
+    return open_model(ctx, model, suite)
 
 
 def gen_config(ctx: Context, suite: str, protocol: str) -> dict:
-    """What a cell's generations depend on besides the model: its cache key (hashed)."""
-    from benchmarks import SUITES
-
+    """What a cell's generations depend on besides the model: its cache key (hashed). The suite
+    contributes its version and decoding constants, so changing either re-makes its cells only."""
     g = ctx.profile.generation
-    # a suite's own decoding constants (samples, step limits) live in its version string
-    return {"suite": suite, "protocol": protocol, "max_new_tokens": g.max_new_tokens,
-            "temperature": g.temperature, "prompt": "thesis-v1", "suite_version": SUITES[suite].get("version", "1")}
+    return {**get_suite(suite).generation_key(protocol), "max_new_tokens": g.max_new_tokens,
+            "temperature": g.temperature, "prompt": "thesis-v1"}
 
 
 def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limit: Optional[int],
                   run_id: str) -> dict:
-    from benchmarks import get_suite
-
     suite = get_suite(suite_name)
     itemset = suite.items(ctx.profile, protocol, limit)
-    fp = fingerprint(ctx.reg, ctx.profile, model)
+    fp = ctx.fingerprints.get(model) or fingerprint(ctx.reg, ctx.profile, model)
     gcfg = gen_config(ctx, suite_name, protocol)
     ghash = digest(gcfg)[:16]
     done = ctx.results.done_items(fp, suite_name, protocol, ghash)
@@ -176,7 +114,7 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
         handle = model_handle(ctx, model, suite_name)
         backend_desc = handle.description
         ctx.model_calls += 1
-        if protocol in getattr(suite, "custom_protocols", ()):
+        if protocol in suite.custom_protocols:
             run_cfg = {**gcfg, "batch_size": ctx.profile.generation.batch_size}  # not in the hash: no effect on results
             _store_outcomes(ctx, suite.run_protocol(protocol, handle, replace(itemset, items=todo), run_cfg),
                             fp, suite_name, protocol, ghash, run_id)
@@ -225,7 +163,7 @@ def score_cell(ctx: Context, suite, itemset, fp: str, protocol: str, ghash: str)
     todo = [(it, gens[it.id]) for it in itemset.items if it.id in gens and it.id not in have]
     if not todo:
         return 0
-    custom = protocol in getattr(suite, "custom_protocols", ())
+    custom = protocol in suite.custom_protocols
     rows, to_judge = [], []
     for item, g in todo:
         text = g["completion"] or ""
@@ -245,11 +183,18 @@ def score_cell(ctx: Context, suite, itemset, fp: str, protocol: str, ghash: str)
     return len(todo)
 
 
+def profile_judge(ctx: Context):
+    """The profile's judge, one per run (a local judge model loads once)."""
+    if ctx._judge is None:
+        ctx._judge = get_judge(ctx.profile.judge, ctx.reg.judges[ctx.profile.judge])
+    return ctx._judge
+
+
 def judge_rows(ctx: Context, suite, requests: list[tuple], fp: str, protocol: str, ghash: str) -> list[tuple]:
     """Judge scores for (item, response, correct), from the verdict cache or the profile's judge."""
     if not requests:
         return []
-    judge = ctx.judge()
+    judge = profile_judge(ctx)
     keys = [(f"{suite.name}/{item.id}", response_hash(text)) for item, text, _ in requests]
     cached = [ctx.results.judgment(judge.fingerprint, k, h) for k, h in keys]
     missing = [i for i, c in enumerate(cached) if c is None]
@@ -287,7 +232,7 @@ def run(ctx: Context, plan: Plan, limit: Optional[int], command: str) -> list[di
 
 def plan_json(plan: Plan) -> str:
     return json.dumps({"train": [{"name": j.name, "fingerprint": j.fp[:12], "exists": j.exists} for j in plan.train],
-                       "evaluate": plan.evaluate, "refused": plan.refused}, indent=2)
+                       "evaluate": plan.evaluate}, indent=2)
 
 
-__all__ = ["Context", "run", "train_missing", "evaluate_cell", "BadInput"]
+__all__ = ["Context", "code_version", "resolve", "run", "train_missing", "evaluate_cell", "BadInput"]

@@ -11,8 +11,8 @@ from typing import Iterable, Optional
 
 from rich.console import Console
 
-from harness.errors import BadInput
-from harness.runner import Context, code_version
+from core.errors import BadInput
+from core.context import Context, code_version
 
 from . import html, plots, render
 from .data import CellData, load_cells, train_manifests
@@ -42,8 +42,8 @@ def parse_formats(specs: Optional[Iterable[str]]) -> list[str]:
 def build(ctx: Context, suites: list[str], thesis: bool) -> tuple[list[ReportTable], list[CellData], list[ReportTable]]:
     """(tables to show, cells they read, suite tables for the plots)."""
     all_cells = load_cells(ctx)
-    suite_tables = [t for s in suites if s in ctx.reg.suites for p in ctx.reg.suites[s].protocols
-                    if (t := suite_table(ctx, all_cells, s, p)) is not None]
+    cells_of = [(s, p) for s in suites for (s2, p) in ctx.gen_hashes if s2 == s]  # resolved by the app
+    suite_tables = [t for s, p in cells_of if (t := suite_table(ctx, all_cells, s, p)) is not None]
     if thesis:
         return thesis_tables(ctx, all_cells), thesis_cells(ctx, all_cells), suite_tables
     shown = {t.key for t in suite_tables}

@@ -11,8 +11,7 @@ from typing import Optional
 
 import pandas as pd
 
-from harness.fingerprint import digest, fingerprint
-from harness.runner import Context, gen_config
+from core.context import Context
 
 
 @dataclass(eq=False)  # identity: two cells are the same only if they are one object
@@ -33,7 +32,7 @@ class CellData:
 
 
 def cells(ctx: Context) -> pd.DataFrame:
-    fps = {name: fingerprint(ctx.reg, ctx.profile, name) for name in ctx.reg.models}
+    fps = ctx.fingerprints  # the current recipes' fingerprints, resolved by the application
     df = ctx.results.frame("SELECT * FROM cells WHERE profile=?", (ctx.profile_name,))
     if df.empty:
         return df
@@ -68,10 +67,7 @@ def load_cells(ctx: Context) -> list[CellData]:
         return []
     chosen: dict[tuple, CellData] = {}
     for row in df.itertuples():
-        try:
-            current = digest(gen_config(ctx, row.suite, row.protocol))[:16] == row.gen_hash
-        except Exception:  # a suite unknown to this version: keep what the store says
-            current = False
+        current = ctx.gen_hashes.get((row.suite, row.protocol)) == row.gen_hash
         key = (row.model, row.suite, row.protocol)
         old = chosen.get(key)
         if old and (old.current_config, old.updated) >= (current, row.updated):
@@ -101,7 +97,9 @@ def train_manifests(ctx: Context, models: list[str]) -> dict[str, dict]:
     for name in models:
         if name not in ctx.reg.models:
             continue
-        m = ctx.ckpts.manifest(name, fingerprint(ctx.reg, ctx.profile, name))
+        if name not in ctx.fingerprints:
+            continue
+        m = ctx.ckpts.manifest(name, ctx.fingerprints[name])
         if m:
             out[name] = m
     return out

@@ -17,5 +17,5 @@ def bootstrap_ci(values, seed: int = 0) -> tuple[float, float]:
 
 
 def final_score(accuracy: float, judge: float, eff: float) -> float:
-    """THESIS.md: 0.4·Accuracy + 0.4·Judge/10 + 0.2·Efficiency (reproduces the published column)."""
+    """The thesis's Final score (docs/thesis.md): 0.4·Accuracy + 0.4·Judge/10 + 0.2·Efficiency (reproduces the published column)."""
     return 0.4 * accuracy + 0.4 * judge / 10 + 0.2 * eff

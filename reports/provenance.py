@@ -6,7 +6,7 @@ import time
 
 import pandas as pd
 
-from harness.runner import Context
+from core.context import Context
 
 from .data import CellData
 

@@ -1,6 +1,6 @@
 """THE THESIS'S PUBLISHED NUMBERS — not this project's results.
 
-Copied by hand from THESIS.md, "Published results" (the thesis's three tables), in the thesis's
+Copied by hand from the thesis's three published tables (restated in docs/thesis.md), in the thesis's
 own notation: "87%*" is 87% accuracy that the thesis marked as its column's best (it reported no
 significance test). Reports show these beside the reproduced values; nothing here is computed.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-SOURCE = "THESIS.md, 'Published results' (the thesis's own numbers)"
+SOURCE = "the thesis's published tables (\"Improving Reasoning and Generalization in LLM Through a Hybrid Reward approach with GRPO\")"
 
 
 @dataclass(frozen=True)

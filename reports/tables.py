@@ -7,7 +7,7 @@ from typing import Optional
 
 import pandas as pd
 
-from harness.runner import Context
+from core.context import Context
 
 from .columns import EFFICIENCY, Column, Figure, columns_for, figure, mark_best
 from .data import CellData, find

@@ -7,7 +7,7 @@ from typing import Optional
 
 import pandas as pd
 
-from harness.runner import Context
+from core.context import Context
 
 from . import published
 from .columns import ACCURACY, AVG_REWARD, EFFICIENCY, FINAL, JUDGE, PERFECT, Column, Figure

@@ -9,16 +9,10 @@ import time
 
 import pytest
 
-from benchmarks.bfcl import (
-    build_thesis_dataset,
-    parse_calls,
-    perfect_match,
-    render_calls,
-    thesis_prompt,
-    thesis_reward,
-    thesis_reward_v2,
-)
-from harness.thesis_format import SYSTEM_PROMPT
+from core.bfcl.data import build_thesis_dataset, thesis_prompt
+from core.bfcl.parse import parse_calls, render_calls
+from core.bfcl.reward import perfect_match, thesis_reward, thesis_reward_v2
+from core.thesis_format import SYSTEM_PROMPT
 
 GT = [{"name": "a", "parameters": {"x": 1}}, {"name": "b", "parameters": {}}]
 AVAIL = [{"name": "a", "parameters": {}}, {"name": "b", "parameters": {}}, {"name": "c", "parameters": {}}]
@@ -258,10 +252,10 @@ def test_ground_truth_answer_is_perfect(dataset):
 
 
 def test_scratch_project_root():
-    from benchmarks.bfcl import _env
+    from core.bfcl import env as _env
 
-    root = os.environ["BFCL_PROJECT_ROOT"]
-    assert root == _env.scratch_root()
+    root = _env.scratch_root()
+    assert root == os.environ["BFCL_PROJECT_ROOT"]
     assert os.path.realpath(root).startswith(os.path.realpath(tempfile.gettempdir()))
     assert os.path.isdir(os.path.join(root, "result")) and os.path.isdir(os.path.join(root, ".file_locks"))
 
@@ -269,8 +263,8 @@ def test_scratch_project_root():
 def test_positional_names_match_python_signatures():
     import inspect
 
-    from benchmarks.bfcl._data import _named_call
-    from benchmarks.bfcl._env import bfcl_module
+    from core.bfcl.data import _named_call
+    from core.bfcl.env import bfcl_module
     from benchmarks.bfcl._official import official_items
 
     backend = bfcl_module("constants.executable_backend_config")

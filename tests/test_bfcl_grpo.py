@@ -75,7 +75,7 @@ def test_reference_snapshot_swap_and_refresh():
 @pytest.fixture(scope="module")
 def nohybrid_job(smoke_store, tmp_path_factory):
     """The bfcl-nohybrid train job on a copy of the smoke store (parent grpo-1k-def is built)."""
-    from harness.checkpoints import CheckpointStore
+    from core.checkpoints import CheckpointStore
     from harness.plan import make_plan
     from harness.registry import load_registry
 
@@ -107,7 +107,7 @@ def test_saved_single_adapter_equals_parent_plus_new(nohybrid_job, tmp_path):
     """The cat-combined adapter reproduces base + parent + fresh adapter exactly."""
     from peft import PeftModel
 
-    from trainers.base_model import load_base
+    from core.modeling import load_base
     from trainers.bfcl_grpo import _setup, save_single_adapter
 
     model, tok = _setup(nohybrid_job)
@@ -134,7 +134,7 @@ def test_saved_single_adapter_equals_parent_plus_new(nohybrid_job, tmp_path):
 
 
 def test_train_a_few_steps_on_smoke(nohybrid_job, tmp_path):
-    from benchmarks.bfcl import build_thesis_dataset
+    from core.bfcl.data import build_thesis_dataset
     from trainers.bfcl_grpo import train
 
     job = dataclasses.replace(nohybrid_job, hyper={**nohybrid_job.hyper, "epochs": 2, "patience": 5, "train_rows": 2, "test_rows": 2, "num_generations": 2,

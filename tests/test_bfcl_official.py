@@ -17,10 +17,9 @@ from benchmarks.bfcl import (
     official_accuracy,
     official_items,
     official_prompt,
-    parse_calls,
-    render_calls,
     score_official,
 )
+from core.bfcl.parse import parse_calls, render_calls
 from benchmarks.bfcl import _multiturn, _official
 
 SIZES = {"simple_python": 400, "multiple": 200, "parallel": 200, "parallel_multiple": 200, "multi_turn_base": 200}
@@ -54,7 +53,7 @@ def test_official_prompt(category):
 
 
 def test_ast_model_name_keeps_dots():
-    from benchmarks.bfcl._env import bfcl_module
+    from core.bfcl.env import bfcl_module
 
     mapping = bfcl_module("constants.model_config").MODEL_CONFIG_MAPPING
     config = mapping[_official.AST_MODEL_NAME.replace("_", "/")]
@@ -133,7 +132,7 @@ def test_multi_turn_wrong_answers(multi_turn_items):
 
 
 def test_multi_turn_no_state_leak_and_cwd_restored(multi_turn_items):
-    from benchmarks.bfcl._env import bfcl_module
+    from core.bfcl.env import bfcl_module
 
     item = multi_turn_items[1]
     gt = ground_truth_completion(item)

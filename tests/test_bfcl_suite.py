@@ -14,14 +14,13 @@ from benchmarks.bfcl.suite import (
     SUITE,
     THESIS_DATASET,
     MultiTurnLoop,
-    fit_functions,
     per_category_cap,
-    prompt_tokens,
 )
+from core.bfcl.data import fit_functions, prompt_tokens
 from benchmarks.suite import Item
-from harness.backends import ModelHandle
-from harness.backends.replay import ReplayBackend
-from harness.errors import BadInput
+from models import ModelHandle
+from models.backends.replay import ReplayBackend
+from core.errors import BadInput
 from harness.registry import load_registry
 
 from benchkit import ROOT, bench
@@ -135,7 +134,7 @@ def test_replay_missing_items_are_failures_not_inventions(tmp_path, itemsets):
 def test_fit_functions_keeps_longest_fitting_prefix(smoke_base, itemsets):
     from transformers import AutoTokenizer
 
-    from benchmarks.bfcl import thesis_prompt
+    from core.bfcl.data import thesis_prompt
 
     tok = AutoTokenizer.from_pretrained(smoke_base)
     row = itemsets["thesis-fair"].items[0].meta["bfcl"]
@@ -200,7 +199,8 @@ def test_multi_turn_loop_executes_and_feeds_back(itemsets):
 
 # ------------------------------------------------------------------ a real tiny model
 def test_hf_model_all_protocols(smoke_store, smoke_profile, itemsets):
-    from harness.runner import Context, model_handle
+    from core.context import Context
+    from harness.runner import model_handle
 
     ctx = Context(load_registry(ROOT / "registry.yaml"), "smoke", smoke_store)
     handle = model_handle(ctx, "grpo-1k-def", "bfcl")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from hypothesis import given, strategies as st
 
-from benchmarks.extract import first_number, numeric_correct, solution_text
-from harness.judge.rubric import RubricJudge, step_share
+from core.extract import first_number, numeric_correct, solution_text
+from judges.rubric import RubricJudge, step_share
 
 
 def test_solution_text():

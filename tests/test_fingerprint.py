@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from harness.fingerprint import fingerprint
+from models import fingerprint
 from harness.registry import load_registry
 
 
@@ -36,3 +36,78 @@ def test_profiles_and_names_separate(registry_path):
     # grpo-1k-v2 and -v3 share hyperparameters but not rewards
     p = reg.profile("tiny")
     assert fingerprint(reg, p, "grpo-1k-v2") != fingerprint(reg, p, "grpo-1k-v3")
+
+
+def _fps(reg, profile="tiny"):
+    return {n: fingerprint(reg, reg.profile(profile), n) for n in reg.models}
+
+
+def test_editing_a_reward_changes_exactly_its_variants_and_descendants(registry_path, monkeypatch):
+    """A new body for `hybrid` retrains grpo-hybrid and its BFCL children, nothing else."""
+    from core import rewards
+
+    reg = load_registry(registry_path)
+    before = _fps(reg)
+
+    def hybrid(prompts, completions, **kwargs):  # same name, another body
+        return [0.0 for _ in completions]
+
+    monkeypatch.setitem(rewards.REWARDS, "hybrid", hybrid)
+    after = _fps(reg)
+    changed = {n for n in before if before[n] != after[n]}
+    assert changed == {"grpo-hybrid", "bfcl-hybrid", "bfcl-hybrid-v2"}
+
+
+def test_editing_a_helper_a_reward_calls_changes_its_users(registry_path, monkeypatch):
+    """check_answer calls exact_format_pattern: editing the helper retrains every check_answer user."""
+    from core.rewards import _answer
+
+    reg = load_registry(registry_path)
+    before = _fps(reg)
+    original = _answer.exact_format_pattern
+    monkeypatch.setattr(_answer, "exact_format_pattern", lambda: original())
+    after = _fps(reg)
+    changed = {n for n in before if before[n] != after[n]}
+    users = {"grpo-1k", "grpo-1k-v2", "grpo-1k-v3", "grpo-1k-def", "grpo-1k-def-fixed", "bfcl-nohybrid"}
+    assert users <= changed
+    assert not changed & {"base", "sft", "grpo-intuitor", "grpo-hybrid", "grpo-dualhead", "bfcl-hybrid"}
+
+
+def test_a_user_reward_file_edit_changes_the_fingerprint(tmp_path, monkeypatch, registry_path):
+    """A reward named `module:function` in the registry: its file's body is what counts."""
+    import importlib
+    import sys
+
+    import yaml
+
+    mod = tmp_path / "my_reward_mod.py"
+    mod.write_text("def r(prompts, completions, **kw):\n    return [1.0 for _ in completions]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    raw = yaml.safe_load(open(registry_path))
+    raw["models"]["mine"] = {"parent": "sft", "trainer": "grpo", "rewards": ["my_reward_mod:r"]}
+    path = tmp_path / "registry.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    a = fingerprint(load_registry(path), load_registry(path).profile("tiny"), "mine")
+    mod.write_text("def r(prompts, completions, **kw):\n    return [2.0 for _ in completions]\n")
+    sys.modules.pop("my_reward_mod", None)
+    importlib.invalidate_caches()
+    reg = load_registry(path)
+    assert fingerprint(reg, reg.profile("tiny"), "mine") != a
+
+
+def test_generation_key_follows_suite_version_and_decoding(registry_path, tmp_path, monkeypatch):
+    """Bumping one suite's version (or a decoding constant) changes that suite's keys only."""
+    from benchmarks import get_suite
+    from core.context import Context
+    from harness.runner import resolve
+
+    def keys():
+        return dict(resolve(Context(load_registry(registry_path), "smoke", tmp_path), suites=None).gen_hashes)
+
+    before = keys()
+    monkeypatch.setattr(type(get_suite("bfcl")), "version", "2")
+    bumped = keys()
+    assert {k for k in before if before[k] != bumped[k]} == {k for k in before if k[0] == "bfcl"}
+    monkeypatch.setattr(type(get_suite("bfcl")), "version", "1")
+    monkeypatch.setattr(type(get_suite("bfcl")), "decoding", {**get_suite("bfcl").decoding, "thesis_samples": 4})
+    assert {k for k, v in keys().items() if v != before[k]} == {k for k in before if k[0] == "bfcl"}

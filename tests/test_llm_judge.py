@@ -9,9 +9,9 @@ import time
 import pytest
 
 from benchmarks.suite import Item
-from harness.judge import get_judge
-from harness.judge.llm import JUDGE_ERROR, LLMJudge, parse_score
-from harness.registry import JudgeEntry
+from judges import get_judge
+from judges.llm import JUDGE_ERROR, LLMJudge, parse_score
+from core.config import JudgeEntry
 from servers import ScriptedServer, chat_reply, refused_url, shared_serve
 
 ITEM = Item(id="q1", dataset="gsm8k", prompt=[{"role": "user", "content": "Tom has 3 apples and buys 4. How many?"}],
@@ -132,7 +132,7 @@ def test_client_error_is_not_retried(scripted, monkeypatch):
 
 # -- identity ------------------------------------------------------------------------------------
 def test_fingerprint_follows_model_and_prompt_not_url(monkeypatch):
-    import harness.judge.llm as llm
+    import judges.llm as llm
 
     a = judge("http://127.0.0.1:1/v1").fingerprint
     assert judge("http://judge.example:8000/v1").fingerprint == a
@@ -150,7 +150,7 @@ def test_get_judge_and_registry_entry(registry_path):
 
 
 def test_misconfigured_judge_is_one_line_error(tmp_path):
-    from harness.errors import BadInput
+    from core.errors import BadInput
 
     with pytest.raises(BadInput, match="not a local model folder"):
         LLMJudge("llm", entry(None, model=str(tmp_path / "absent")))
@@ -186,7 +186,7 @@ def test_local_model_judge(smoke_base, tmp_path):
 # -- through the runner's verdict cache ----------------------------------------------------------
 def _ctx(registry_path, tmp_path, base_url):
     from harness.registry import load_registry
-    from harness.runner import Context
+    from core.context import Context
 
     reg = load_registry(registry_path)
     reg.judges["llm"] = entry(base_url, retries=0)

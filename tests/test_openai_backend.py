@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import get_backend
-from harness.backends.openai_compat import Completion, OpenAIBackend
+from core.endpoint import Completion
+from models import KINDS
+from models.backends.openai import OpenAIBackend
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 from servers import ScriptedServer, chat_reply, refused_url, shared_serve
 
 QUESTIONS = ["Tom has 3 apples and buys 4 more. How many apples does he have?", "What is 12 * 3?",
@@ -19,7 +22,7 @@ QUESTIONS = ["Tom has 3 apples and buys 4 more. How many apples does he have?", 
 
 
 def prompts(n: int = len(QUESTIONS)) -> list[list[dict]]:
-    from trainers.chat import messages
+    from core.thesis_format import messages
 
     return [messages(q) for q in QUESTIONS[:n]]
 
@@ -36,14 +39,21 @@ def scripted():
     srv.stop()
 
 
-def test_registered_by_name():
-    assert get_backend("openai") is OpenAIBackend
+def test_openai_kind_opens_the_openai_backend(tmp_path):
+    from core.config import ModelEntry
+    from core.context import Context
+    from harness.registry import load_registry
+
+    reg = load_registry(ROOT / "registry.yaml")
+    reg.models["api"] = ModelEntry(kind="openai", base_url="http://127.0.0.1:9/v1", model="m")
+    handle = KINDS.get("openai").open(Context(reg, "smoke", tmp_path), "api", "fp")
+    assert isinstance(handle.backend, OpenAIBackend) and handle.description["model"] == "m"
 
 
 def test_served_generation_equals_in_process_generation(served):
     """Same weights, tokenizer and chat template: greedy text and token counts must match exactly."""
-    from harness.backends.hf import HFBackend
-    from harness.registry import BaseSpec
+    from models.backends.hf import HFBackend
+    from core.config import BaseSpec
 
     backend = OpenAIBackend(served.base_url, served.model, concurrency=3, retries=0)
     seen: list[int] = []
@@ -133,7 +143,7 @@ def test_transient_5xx_recovers_and_request_is_well_formed(scripted, monkeypatch
 
 
 def test_bad_base_url_is_one_line_error():
-    from harness.errors import BadInput
+    from core.errors import BadInput
 
     with pytest.raises(BadInput, match="must start with http"):
         OpenAIBackend("localhost:8000/v1", "m")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from benchmarks.outdomain import SUITE, _extract, _sources, _synthetic, predict
-from harness.errors import BadInput
-from harness.registry import DataSpec
+from core.errors import BadInput
+from core.config import DataSpec
 
 CSQA = (list("ABCDE"), ["get mad", "compile", "debug", "write code", "get frustrated"])
 ARC = (list("ABCD"), ["12 eggs", "11 eggs", "21 eggs", "7 eggs"])

@@ -10,8 +10,10 @@ import pytest
 
 from benchmarks.outdomain import SUITE, _sources, _standard, to_item
 from benchkit import ROOT, SHARED, bench
-from harness.registry import DataSpec, load_registry
-from harness.runner import Context, model_handle
+from core.config import DataSpec
+from harness.registry import load_registry
+from core.context import Context
+from harness.runner import model_handle
 
 STOCK_ONLY = {"task", "tag", "dataset_path", "dataset_name", "dataset_kwargs",
               "training_split", "validation_split", "test_split"}

@@ -6,10 +6,12 @@ import textwrap
 import pytest
 import yaml
 
-from harness.errors import BadInput
+from core.errors import BadInput
 from harness.registry import load_registry
 
 from benchkit import bench
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
 def _write(tmp_path, text: str):
@@ -84,14 +86,18 @@ def test_cli_bad_registry_exit_2_no_traceback(tmp_path):
     assert r.returncode == 2 and "unknown suite 'nope'" in r.stderr
 
 
-def test_unbuilt_trainer_is_listed_but_refused(tmp_path, monkeypatch, capsys):
-    """A variant whose trainer this version lacks stays in the registry but is refused clearly."""
-    import trainers
+def test_unknown_trainer_or_kind_is_one_line_at_load(tmp_path, capsys):
+    """Plugin names (trainers, model kinds, suites, protocols, judge kinds) are checked at load."""
+    import yaml
+
     from harness.cli import main
 
-    monkeypatch.setitem(trainers.TRAINERS, "bfcl_grpo", None)
-    assert main(["models", "--store", str(tmp_path / "s")]) == 0
-    assert "refused" in capsys.readouterr().out
-    assert main(["train", "bfcl-hybrid", "--store", str(tmp_path / "s")]) == 2
-    err = capsys.readouterr().err
-    assert "trainer 'bfcl_grpo'" in err and "not built" in err and "Traceback" not in err
+    raw = yaml.safe_load((ROOT / "registry.yaml").read_text())
+    for key, value, expected in [("trainer", "ppo", "unknown trainer 'ppo'"), ("kind", "gguf", "unknown model kind 'gguf'")]:
+        bad = {**raw, "models": {**raw["models"], "x": {"parent": "sft", "trainer": "grpo", "rewards": ["hybrid"], key: value}}}
+        path = tmp_path / f"{key}.yaml"
+        path.write_text(yaml.safe_dump(bad))
+        assert main(["models", "--registry", str(path), "--store", str(tmp_path / "s")]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+

@@ -1,4 +1,4 @@
-"""Helpers (no tests): synthetic per-item results written into a real results store (harness.store.ResultStore), under
+"""Helpers (no tests): synthetic per-item results written into a real results store (core.results.ResultStore), under
 the real registry's fingerprints, so the report code reads them exactly as it reads a real run."""
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.fingerprint import digest, fingerprint
+from core.fingerprint import digest
+from models import fingerprint
 from harness.registry import load_registry
-from harness.runner import Context, gen_config
+from core.context import Context
+from harness.runner import gen_config, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def context(store: Path, profile: str = "smoke") -> Context:
-    return Context(reg=load_registry(ROOT / "registry.yaml"), profile_name=profile, store_dir=store)
+    return resolve(Context(reg=load_registry(ROOT / "registry.yaml"), profile_name=profile, store_dir=store))
 
 
 def put_cell(ctx: Context, model: str, suite: str, protocol: str, items: dict[str, tuple[str, dict]]) -> None:

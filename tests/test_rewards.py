@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-import trainers.rewards as R
-from trainers.rewards import _ood
+import core.rewards as R
+from core.rewards import _ood
 
 GOOD = "Let me think.<end_working_out><SOLUTION>42</SOLUTION>"  # start tag is in the prompt
 GOOD_WITH_START = "<start_working_out>" + GOOD
@@ -318,14 +318,10 @@ def test_both_completion_shapes_and_names(name, fake_signals):
 
 
 def test_registry():
-    assert set(R.list_rewards()) == set(R.REWARDS)
     assert {"match_format_exactly", "match_format_approximately", "check_answer", "check_numbers", "grpo_1k",
             "grpo_1k_v2", "grpo_1k_v3", "intuitor", "hybrid", "dualhead", "match_format_approximately_fixed",
-            "hybrid_fixed", "intuitor_fixed", "dualhead_fixed"} <= set(R.REWARDS)
-    assert [f.__name__ for f in R.get_rewards("grpo_1k_def")] == [
-        "match_format_exactly", "match_format_approximately", "check_answer", "check_numbers"]
-    assert R.needs_policy(R.get_rewards(["check_answer", "hybrid"]))
-    assert not R.needs_policy(R.get_rewards("grpo_1k_def"))
+            "hybrid_fixed", "intuitor_fixed", "dualhead_fixed", "bfcl_thesis", "bfcl_thesis_v2"} == set(R.REWARDS)
+    assert all(name == fn.__name__ for name, fn in R.REWARDS.items())
 
 
 def test_unknown_reward():
@@ -336,21 +332,14 @@ def test_unknown_reward():
 
 def test_dotted_path():
     assert R.get_reward("json:dumps") is json.dumps
-    assert R.get_reward("trainers.rewards._format:match_format_exactly") is R.match_format_exactly
+    assert R.get_reward("core.rewards._format:match_format_exactly") is R.match_format_exactly
     with pytest.raises(ValueError, match="cannot import"):
         R.get_reward("no_such_module_xyz:f")
     with pytest.raises(ValueError, match="cannot import"):
         R.get_reward("json:no_such_function")
 
 
-def test_register_reward():
-    def my_reward(prompts, completions, **kwargs):
-        return [0.0] * len(completions)
-
-    try:
-        R.register_reward("my_test_reward", my_reward)
-        assert R.get_reward("my_test_reward") is my_reward and my_reward.__name__ == "my_test_reward"
-        with pytest.raises(ValueError, match="already registered"):
-            R.register_reward("check_answer", my_reward)
-    finally:
-        R.REWARDS.pop("my_test_reward", None)
+def test_reward_fingerprint_follows_code():
+    """The code digest is stable, differs between rewards, and sees a helper's body."""
+    assert R.reward_fingerprint("hybrid") == R.reward_fingerprint("hybrid")
+    assert len({R.reward_fingerprint(n) for n in R.REWARDS}) == len(R.REWARDS)

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 
-from benchmarks.sources import math as math_data
-from benchmarks.sources import synthetic_math
-from harness.errors import BadInput
-from harness.registry import DataSpec
+from core.sources import math as math_data
+from core.sources import synthetic_math
+from core.errors import BadInput
+from core.config import DataSpec
 
 
 def _local(tmp_path) -> DataSpec:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 
-from harness.store import ResultStore
+from core.results import ResultStore
 
 
 def _gen(item: str, text: str = "x") -> dict:

@@ -1,31 +1,19 @@
-"""Trainers produce checkpoints. Registered by name and imported lazily (torch is heavy).
+"""Trainers produce checkpoints; ``TRAINERS`` maps a registry trainer name to its entry point.
 
-A trainer entry point is ``train(job: harness.plan.TrainJob, ctx) -> dict`` (train metrics); it
-writes weights into ``job.out_dir``; the checkpoint store makes the folder atomic and adds the
-manifest.
+An entry point is ``train(job, out_dir) -> dict`` (train metrics): ``job`` is a
+``harness.plan.TrainJob`` (duck-typed: name, profile, hyper, rewards, base_path, parent_adapter,
+work_dir), the weights go into ``out_dir``; the checkpoint store makes the folder atomic and adds
+the manifest. Hyperparameter schemas live in ``core.recipes`` (the registry validates them
+without importing torch). ``pretrain`` builds the tiny base itself (``build_tiny``).
 """
 from __future__ import annotations
 
-import importlib
+from core.plugins import Registry
 
-from .recipes import HYPER_SCHEMAS
-
-# name -> "module:function"; None = known to the registry but not built in this version.
-TRAINERS: dict[str, str | None] = {
+TRAINERS = Registry("trainer", {
     "sft": "trainers.sft:train",
     "grpo": "trainers.grpo:train",
     "bfcl_grpo": "trainers.bfcl_grpo:train",
-}
+})
 
-
-def get_trainer(name: str):
-    target = TRAINERS.get(name)
-    if target is None:
-        from harness.errors import NotBuilt
-
-        raise NotBuilt(f"trainer '{name}' is listed in the registry but not built in this version")
-    module, fn = target.split(":")
-    return getattr(importlib.import_module(module), fn)
-
-
-__all__ = ["TRAINERS", "HYPER_SCHEMAS", "get_trainer"]
+__all__ = ["TRAINERS"]

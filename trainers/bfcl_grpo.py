@@ -1,4 +1,4 @@
-"""BFCL GRPO (THESIS.md, "BFCL GRPO"): the thesis's custom loop on the BFCL first-turn data.
+"""BFCL GRPO (docs/thesis.md, "BFCL GRPO"): the thesis's custom loop on the BFCL first-turn data.
 
 Why not TRL's GRPOTrainer: with PEFT its reference model is the base with *all* adapters
 disabled (here that would drop the parent's SFT+GRPO adapter), ``sync_ref_model`` (the periodic
@@ -138,7 +138,7 @@ def _setup(job):
     """(peft model with the fresh adapter trainable and the parent's frozen, tokenizer)."""
     from peft import LoraConfig, PeftModel, get_peft_model
 
-    from .base_model import load_base
+    from core.modeling import load_base
 
     h = job.hyper
     model, tok = load_base(job.profile.base, job.base_path)
@@ -177,8 +177,8 @@ def save_single_adapter(model, tok, dest: Path, has_parent: bool) -> dict:
 # ------------------------------------------------------------------ data
 def _prompts(items: list[dict], tok, max_prompt_tokens: int) -> tuple[list[list[int]], int]:
     """Token ids of the thesis prompts, function list cut to fit the context (count returned)."""
-    from benchmarks.bfcl import thesis_prompt
-    from benchmarks.bfcl.suite import fit_functions
+    from core.bfcl.data import thesis_prompt
+    from core.bfcl.data import fit_functions
 
     out, dropped = [], 0
     for it in items:
@@ -221,10 +221,10 @@ def _rewards(fns, texts: list[str], items: list[dict]) -> list[float]:
 def train(job, out_dir: Path) -> dict:
     import torch
 
-    from benchmarks.bfcl import build_thesis_dataset
-    from harness.progress import progress_bar
+    from core.bfcl.data import build_thesis_dataset
+    from core.progress import progress_bar
 
-    from . import rewards as reward_lib
+    from core import rewards as reward_lib
 
     h = job.hyper
     torch.manual_seed(h["seed"])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from transformers import TrainerCallback
 
-from harness.progress import progress_bar
+from core.progress import progress_bar
 
 
 class RichProgress(TrainerCallback):

@@ -2,7 +2,7 @@
 
 ``batch_size`` counts prompts per device step (the thesis's meaning); TRL's
 per_device_train_batch_size counts completions, so it is batch_size × num_generations.
-Intrinsic rewards get the live policy through ``trainers.rewards.bind_policy``.
+Intrinsic rewards get the live policy through ``core.rewards.bind_policy``.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from .callbacks import device_args, quiet_trainer
-from .chat import messages
+from core.thesis_format import messages
 from .curves import plot_reward_curves
 
 
@@ -18,9 +18,9 @@ def train(job, out_dir: Path) -> dict:
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    from benchmarks.sources.math import grpo_examples
+    from core.sources.math import grpo_examples
 
-    from . import rewards as reward_lib
+    from core import rewards as reward_lib
     from .loading import load_for_training, resume_point
 
     h = job.hyper

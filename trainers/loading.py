@@ -5,7 +5,7 @@ trained variant is base + one adapter: evaluation shares one loaded base across 
 """
 from __future__ import annotations
 
-from .base_model import load_base
+from core.modeling import load_base
 
 
 def load_for_training(job, trainable_parent: bool = True):

@@ -1,4 +1,4 @@
-"""SFT: LoRA on the base through TRL's SFTTrainer, on the thesis tag format (THESIS.md).
+"""SFT: LoRA on the base through TRL's SFTTrainer, on the thesis tag format (docs/thesis.md).
 
 Loss is on the completion only (prompt-completion dataset): the prompt is the chat-templated
 system + problem ending with the reasoning-start tag, the completion is the tagged answer + EOS.
@@ -8,10 +8,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from harness.thesis_format import REASONING_START
+from core.thesis_format import REASONING_START
 
 from .callbacks import device_args, quiet_trainer
-from .chat import messages
+from core.thesis_format import messages
 
 
 def train(job, out_dir: Path) -> dict:
@@ -19,7 +19,7 @@ def train(job, out_dir: Path) -> dict:
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from benchmarks.sources.math import sft_examples
+    from core.sources.math import sft_examples
 
     from .loading import load_for_training, resume_point
 
@@ -52,7 +52,7 @@ def train(job, out_dir: Path) -> dict:
                          train_dataset=split["train"] if split else ds, eval_dataset=split["test"] if split else None)
     quiet_trainer(trainer, f"sft {job.name}")
     if len(trainer.train_dataset) == 0:
-        from harness.errors import RunFailed
+        from core.errors import RunFailed
 
         raise RunFailed(f"{job.name}: every SFT example is longer than max_seq_length={h['max_seq_length']}")
     resumed = resume_point(work)

@@ -20,8 +20,8 @@ import uuid
 import warnings
 from functools import lru_cache
 
-from ._env import bfcl_module
-from ._parse import parse_calls, render_call
+from core.bfcl.env import bfcl_module
+from core.bfcl.parse import parse_calls, render_call
 
 _REASONING_END_RE = re.compile(r"</think>|<end_working_out>")
 _SANDBOX_LOCK = threading.RLock()

@@ -16,9 +16,9 @@ from __future__ import annotations
 import copy
 from functools import lru_cache
 
-from ._env import bfcl_module
+from core.bfcl.env import bfcl_module
 from ._multiturn import decode_official, multi_turn_score
-from ._parse import render_calls
+from core.bfcl.parse import render_calls
 
 AST_CATEGORIES = ("simple_python", "multiple", "parallel", "parallel_multiple")
 MULTI_TURN_CATEGORIES = ("multi_turn_base",)

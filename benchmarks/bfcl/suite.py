@@ -20,13 +20,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from benchmarks.suite import Item, ItemSet, Outcome
+from benchmarks.suite import Item, ItemSet, Outcome, Suite
 
-from . import _env  # noqa: F401  (BFCL_PROJECT_ROOT before any bfcl_eval import)
-from ._data import build_thesis_dataset, thesis_prompt
+from core.bfcl import env  # noqa: F401  (BFCL_PROJECT_ROOT before any bfcl_eval import)
+from core.bfcl.data import build_thesis_dataset, fit_functions, prompt_tokens, thesis_prompt
 from ._multiturn import _decode_step, _purge_instances, allowed_functions, sandbox_cwd
 from ._official import AST_CATEGORIES, CATEGORIES, official_items, official_prompt, score_official
-from ._reward import PERFECT_THRESHOLD, thesis_reward
+from core.bfcl.reward import PERFECT_THRESHOLD, thesis_reward
 
 THESIS_DATASET = "bfcl_multi_turn_first"
 THESIS_SEED = 3407  # the thesis's seed everywhere else; its BFCL split was unseeded (a quirk)
@@ -68,38 +68,20 @@ def context_of(model) -> Optional[tuple]:
     return (backend.tok, int(ctx)) if ctx else None
 
 
-def prompt_tokens(tok, messages: list[dict]) -> int:
-    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return len(tok(text, add_special_tokens=False)["input_ids"])
-
-
-def fit_functions(build: Callable[[list], list[dict]], functions: list, tok, budget: Optional[int]):
-    """(messages, dropped): the longest prefix of ``functions`` whose prompt fits ``budget`` tokens.
-
-    Deterministic (document order, binary search); with no budget the prompt is untouched. When
-    even no function fits, the function-less prompt is returned with everything dropped.
-    """
-    full = build(functions)
-    if budget is None or tok is None or prompt_tokens(tok, full) <= budget:
-        return full, 0
-    lo, hi = 0, len(functions) - 1  # the largest kept count that fits lies in [lo, hi]
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if prompt_tokens(tok, build(functions[:mid])) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return build(functions[:lo]), len(functions) - lo
-
-
 # ------------------------------------------------------------------ the suite
-@dataclass
-class BFCLSuite:
-    name: str = "bfcl"
-    datasets: tuple = (THESIS_DATASET,) + CATEGORIES
-    judge_kind: Optional[str] = None
-    custom_protocols: tuple = ("thesis", "thesis-fair", "official")
-    _split: dict = field(default_factory=dict, repr=False)
+class BFCLSuite(Suite):
+    name = "bfcl"
+    datasets = (THESIS_DATASET,) + CATEGORIES
+    judge_kind = None
+    protocols = ("thesis", "thesis-fair", "official")
+    custom_protocols = ("thesis", "thesis-fair", "official")
+    version = "1"
+    decoding = {"thesis_samples": THESIS_SAMPLES, "thesis_sampling": THESIS_SAMPLING,
+                "thesis_max_new_tokens": THESIS_MAX_NEW_TOKENS, "thesis_seed": THESIS_SEED,
+                "max_steps": {"tiny": TINY_MAX_STEPS, "full": FULL_MAX_STEPS}}
+
+    def __init__(self):
+        self._split: dict = {}
 
     def split(self) -> dict:
         if not self._split:
@@ -109,7 +91,7 @@ class BFCLSuite:
     # -- items -------------------------------------------------------------------------------
     def items(self, profile, protocol: str, limit: Optional[int] = None) -> ItemSet:
         if protocol not in self.custom_protocols:
-            from harness.errors import BadInput
+            from core.errors import BadInput
 
             raise BadInput(f"bfcl has no protocol '{protocol}' (known: {', '.join(self.custom_protocols)})")
         cap = per_category_cap(profile)
@@ -184,7 +166,7 @@ class BFCLSuite:
                 metrics={"reward": rewards[best], "reward_best": rewards[best],
                          "reward_mean": sum(rewards) / len(rewards),
                          "perfect": perfect, "correct": perfect, "truncated": float(drop > 0)},
-                error=_replay_error(model, it)))
+                error=getattr(group[best], "error", None)))
         return outcomes
 
     def _run_ast(self, model, items: list[Item], generation: dict) -> list[Outcome]:
@@ -194,22 +176,24 @@ class BFCLSuite:
         res = model.generate(prompts, max_new, items[0].meta["run"]["batch_size"],
                              label=f"{model.name} · bfcl/official", item_ids=[it.id for it in items])
         outcomes = []
-        for it, (text, ntok), drop in zip(items, res, dropped):
+        for it, result, drop in zip(items, res, dropped):
+            text, ntok = result
             r = score_official(it.meta["bfcl"], text or "")
             outcomes.append(Outcome(item_id=it.id, dataset=it.dataset, completion=text or "", n_tokens=int(ntok),
                                     metrics=_official_metrics(bool(r["valid"]), drop),
-                                    error=_replay_error(model, it)))
+                                    error=getattr(result, "error", None)))
         return outcomes
 
     def _run_multi_turn(self, model, items: list[Item], generation: dict) -> list[Outcome]:
-        if hasattr(model.backend, "completions"):  # replay: the file holds the per-turn answers
+        if getattr(model.backend, "recorded", False):  # replay: the file holds the per-turn answers
             res = model.generate([it.prompt for it in items], 0, 1, item_ids=[it.id for it in items])
             out = []
-            for it, (text, ntok) in zip(items, res):
+            for it, result in zip(items, res):
+                text, ntok = result
                 r = score_official(it.meta["bfcl"], _turns_from_text(it.meta["bfcl"], text or ""))
                 out.append(Outcome(item_id=it.id, dataset=it.dataset, completion=text or "", n_tokens=int(ntok),
                                    metrics=_official_metrics(bool(r["valid"]), 0),
-                                   error=_replay_error(model, it)))
+                                   error=getattr(result, "error", None)))
             return out
         return MultiTurnLoop(model, items, int(generation["max_new_tokens"])).run()
 
@@ -222,13 +206,6 @@ def _official_metrics(valid: bool, dropped: int, failure: Optional[str] = None) 
 
 def _first_user(entry: dict) -> str:
     return "\n".join(m["content"] for m in entry["question"][0] if m.get("role") == "user")
-
-
-def _replay_error(model, item: Item) -> Optional[str]:
-    backend = getattr(model, "backend", None)
-    if backend is not None and hasattr(backend, "completions"):
-        return backend.completions(model.suite, [item.id])[0][2]
-    return None
 
 
 def _turns_from_text(entry: dict, text: str):
@@ -372,7 +349,7 @@ def execute_calls(entry: dict, calls: list[str], model_name: str) -> list[str]:
     across steps and turns (purged by the caller), inside a temporary working folder."""
     import warnings
 
-    from ._env import bfcl_module
+    from core.bfcl.env import bfcl_module
 
     mt_utils = bfcl_module("eval_checker.multi_turn_eval.multi_turn_utils")
     with sandbox_cwd(), warnings.catch_warnings():

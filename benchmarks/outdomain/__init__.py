@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Optional
 
-from harness.thesis_format import SOLUTION_END, SOLUTION_START
-from trainers.chat import messages
+from core.thesis_format import SOLUTION_END, SOLUTION_START
+from core.thesis_format import messages
 
-from ..extract import solution_text
-from ..suite import Item, ItemSet
+from core.extract import solution_text
+from ..suite import Item, ItemSet, Suite
 from . import _extract, _sources, _standard
 from ._sources import DATASETS, Record
 
@@ -50,11 +50,14 @@ def predict(item: Item, completion: str) -> Optional[str]:
     return _extract.choice(text, item.meta["labels"], item.meta["texts"])
 
 
-class OutDomain:
+class OutDomain(Suite):
     name = "outdomain"
     datasets = DATASETS
     judge_kind = "qa"
+    protocols = ("thesis", "standard")
     custom_protocols = ("standard",)
+    needs_weights = ("standard",)  # log-likelihoods: impossible for API and replay models
+    version = "1"
 
     def items(self, profile, protocol: str, limit: Optional[int] = None) -> ItemSet:
         spec = profile.data
@@ -75,7 +78,7 @@ class OutDomain:
 
     def run_protocol(self, protocol: str, model, itemset: ItemSet, generation: dict) -> list:
         if protocol != "standard":
-            from harness.errors import BadInput
+            from core.errors import BadInput
 
             raise BadInput(f"outdomain has no custom protocol '{protocol}' (custom: standard)")
         return _standard.run(model, itemset, generation)

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Optional
 
-from benchmarks.sources.hub import load_rows
+from core.sources.hub import load_rows
 
 from . import _synthetic
 

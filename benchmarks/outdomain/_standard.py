@@ -6,7 +6,7 @@ dataset holding exactly the items to evaluate (resume: only those not stored yet
 YAML that ``include:``s the stock task file and then this package's ``lm_eval_tasks/<dataset>.yaml``
 overrides (task name, ``dataset_path: json``, splits) and sets ``data_files``. Prompts, choices,
 targets and metrics stay lm-eval's, so the accuracy is lm-eval's (log-likelihood ``acc``, with its
-stderr). lm-eval's request cache is never used: it is not keyed by the model (LIBRARIES.md).
+stderr). lm-eval's request cache is never used: it is not keyed by the model (lm-eval issue #4063; DEVELOPERS.md).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-from harness.errors import RunFailed
+from core.errors import RunFailed
 
 from ..suite import Item, Outcome
 

@@ -12,9 +12,10 @@ import textwrap
 import time
 from pathlib import Path
 
-from harness.runner import Context, model_handle
+from core.context import Context
+from harness.runner import model_handle
 
-from .suite import Measurement, _items
+from .measure import Measurement, _items
 
 
 def generation_vs_lm_eval(ctx: Context, n: int, max_new: int) -> Measurement:
@@ -43,7 +44,7 @@ def generation_vs_lm_eval(ctx: Context, n: int, max_new: int) -> Measurement:
 def wall_vs_lm_eval(ctx: Context, registry: str, n: int, max_new: int) -> Measurement:
     """`bench run` (cold store, trained checkpoints) vs. `lm_eval` CLI on a generate_until task
     over the same chat-templated prompts; both are whole processes, start-up included."""
-    from harness.fingerprint import fingerprint
+    from models import fingerprint
 
     handle = model_handle(ctx, "sft")
     _, tok = handle.hf()

@@ -9,35 +9,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.plan import make_plan
-from harness.runner import Context, model_handle, train_missing
+from core.context import Context
+from harness.runner import model_handle, train_missing
 
-
-@dataclass
-class Measurement:
-    name: str
-    value: float
-    target: str
-    passed: bool
-    detail: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
-
-
-def _items(ctx: Context, n: int):
-    from benchmarks import get_suite
-
-    return get_suite("indomain").items(ctx.profile, "thesis", n).items
+from .measure import Measurement, _items, _timed
 
 
 def generation_batching(ctx: Context, n: int, max_new: int) -> Measurement:
@@ -56,7 +34,7 @@ def generation_batching(ctx: Context, n: int, max_new: int) -> Measurement:
 
 def lora_swapping(ctx: Context, n: int, max_new: int, k: int = 4) -> Measurement:
     """K LoRA variants of one base: one loaded base + adapter switching vs. loading each from disk."""
-    from harness.backends.hf import HFBackend
+    from models.backends.hf import HFBackend
 
     handle = model_handle(ctx, "sft")
     prompts = [it.prompt for it in _items(ctx, n)]
@@ -91,7 +69,7 @@ def lora_swapping(ctx: Context, n: int, max_new: int, k: int = 4) -> Measurement
 
 
 def _base_path(ctx: Context):
-    from harness.fingerprint import fingerprint
+    from models import fingerprint
 
     base = ctx.reg.lineage("sft")[0]
     return ctx.ckpts.path(base, fingerprint(ctx.reg, ctx.profile, base)) if ctx.profile.base.kind == "tiny" else None

@@ -15,7 +15,7 @@ import yaml
 
 import faultkit
 from harness.cli import main
-from harness.errors import BadInput
+from core.errors import BadInput
 from harness.registry import load_registry
 
 BAD_INPUTS: list[str] = []  # every case below registers its id: docs/reliability.md quotes the count
@@ -312,8 +312,8 @@ def test_local_data_missing_folder_one_line(tmp_path, monkeypatch, capsys):
 def test_corrupt_training_rows_are_skipped(tmp_path, monkeypatch):
     """SFT and GRPO loaders skip rows with missing or mistyped fields instead of crashing."""
     BAD_INPUTS.extend(["data/sft-corrupt-rows", "data/grpo-corrupt-rows"])
-    from benchmarks.sources.math import grpo_examples, sft_examples
-    from harness.registry import DataSpec
+    from core.sources.math import grpo_examples, sft_examples
+    from core.config import DataSpec
 
     data = tmp_path / "data"
     sft = data / "unsloth__OpenMathReasoning-mini"

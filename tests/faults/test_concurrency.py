@@ -13,7 +13,7 @@ import pytest
 
 import faultkit
 from faultkit import PROFILE, TEST_ROWS
-from harness.checkpoints import CheckpointStore
+from core.checkpoints import CheckpointStore
 
 
 @pytest.mark.slow
@@ -46,7 +46,7 @@ def test_checkpoint_rename_race_second_builder_succeeds(tmp_path, monkeypatch):
     """Another process publishes the same checkpoint between our existence check and our rename
     (the window a timing test rarely hits): the rename fails with 'directory not empty', and the
     build must still succeed with the other process's complete copy."""
-    import harness.checkpoints as ck
+    import core.checkpoints as ck
 
     store = CheckpointStore(tmp_path)
     real_replace = os.replace

@@ -3,6 +3,7 @@ the documented type, never an exception) and linear enough for megabyte outputs;
 loader turns any YAML-ish document into a registry or a ``BadInput``, never anything else."""
 from __future__ import annotations
 
+import keyword
 import time
 
 import pytest
@@ -11,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import faultkit
-from benchmarks.bfcl import parse_calls, render_calls
-from benchmarks.extract import first_number, numeric_correct, solution_text
+from core.bfcl.parse import parse_calls, render_calls
+from core.extract import first_number, numeric_correct, solution_text
 from benchmarks.outdomain import _extract
-from harness.errors import BadInput
-from harness.judge.rubric import RubricJudge, step_share
+from core.errors import BadInput
+from judges.rubric import RubricJudge, step_share
 from harness.registry import load_registry
 
 TAGS = ["<SOLUTION>", "</SOLUTION>", "<start_working_out>", "<end_working_out>", "####", "\n", " "]
@@ -59,7 +60,7 @@ def test_rubric_judge_total(text, kind, correct):
 _literal = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8)),
                         lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                 st.dictionaries(st.text(max_size=4), inner, max_size=3)), max_leaves=8)
-_ident = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(lambda s: s not in {"None", "True", "False"})
+_ident = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True).filter(lambda s: not keyword.iskeyword(s))  # a keyword is no call name
 _call = st.fixed_dictionaries({"name": st.lists(_ident, min_size=1, max_size=3).map(".".join),
                                "parameters": st.dictionaries(_ident, _literal, max_size=3)})
 

@@ -1,0 +1,81 @@
+"""transformers + peft generation: one loaded base shared by every LoRA variant (adapters are
+loaded once and switched, not reloaded), length-bucketed left-padded batches, KV cache, greedy."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from core.progress import progress_bar
+
+
+class HFBackend:
+    def __init__(self, base_spec, base_path: Optional[Path]):
+        import torch
+
+        from core.modeling import load_base
+
+        self.model, self.tok = load_base(base_spec, base_path)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model.to(self.device).eval()
+        self._adapters: dict[str, str] = {}
+        self.description = {"backend": "hf", "device": self.device, "dtype": str(self.model.dtype),
+                            "threads": torch.get_num_threads()}
+
+    def use(self, adapter: Optional[Path], key: Optional[str] = None) -> None:
+        """Select the adapter for the next generations (None = the bare base)."""
+        from peft import PeftModel
+
+        if adapter is None:
+            if hasattr(self.model, "disable_adapter_layers") and self._adapters:
+                self.model.disable_adapter_layers()
+            return
+        key = key or str(adapter)
+        name = f"a{len(self._adapters)}" if key not in self._adapters else self._adapters[key]
+        if key not in self._adapters:
+            if not isinstance(self.model, PeftModel):
+                self.model = PeftModel.from_pretrained(self.model, str(adapter), adapter_name=name)
+            else:
+                self.model.load_adapter(str(adapter), adapter_name=name)
+            self._adapters[key] = name
+        self.model.enable_adapter_layers()
+        self.model.set_adapter(name)
+        self.model.eval()
+
+    def generate(self, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
+                 label: str = "generate", on_batch=None, sampling: dict | None = None, n: int = 1,
+                 **_request) -> list:
+        """Completions for chat prompts, as (text, completion tokens incl. EOS); greedy unless
+        ``sampling`` is given; ``n`` > 1 returns n samples per prompt (a list per prompt).
+
+        ``on_batch(indices, results)`` is called after each batch so the caller can store it
+        (a crash loses at most the batch in flight).
+        """
+        import torch
+
+        texts = [self.tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+        ids = [self.tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # length buckets: little padding
+        results: list[Optional[tuple[str, int]]] = [None] * len(ids)
+        eos, pad = self.tok.eos_token_id, self.tok.pad_token_id
+        with progress_bar(label, len(ids)) as advance, torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                batch = self.tok.pad({"input_ids": [ids[i] for i in idx]}, padding=True, return_tensors="pt")
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                decode = {"do_sample": True, **sampling} if sampling else {"do_sample": False}
+                out = self.model.generate(**batch, max_new_tokens=max_new_tokens, eos_token_id=eos,
+                                          pad_token_id=pad, use_cache=True, num_return_sequences=n, **decode)
+                new = out[:, batch["input_ids"].shape[1]:].tolist()
+                done = []
+                for j, i in enumerate(idx):
+                    samples = [self._decode(toks, eos) for toks in new[j * n:(j + 1) * n]]
+                    results[i] = samples if n > 1 else samples[0]
+                    done.append(results[i])
+                if on_batch:
+                    on_batch(idx, done)
+                advance(len(idx))
+        return results  # type: ignore[return-value]
+
+    def _decode(self, toks: list[int], eos: int) -> tuple[str, int]:
+        n = toks.index(eos) + 1 if eos in toks else len(toks)
+        return self.tok.decode(toks[:n], skip_special_tokens=True), n

@@ -1,0 +1,25 @@
+"""``base``: the profile's base model — the tiny Qwen3 built here, or a hub id / local path."""
+from __future__ import annotations
+
+from core.sources.math import data_fingerprint
+
+from ..kind import ModelKind
+from ..local import local_handle
+
+
+class BaseKind(ModelKind):
+    name = "base"
+
+    def recipe(self, reg, profile, name):
+        return {"kind": "base", "base": profile.base.model_dump(),
+                "data": data_fingerprint(profile.data) if profile.base.kind == "tiny" else None}
+
+    def built_here(self, profile):
+        return profile.base.kind == "tiny"  # a hub or local base needs no build
+
+    def open(self, ctx, name, fp, suite=""):
+        path = ctx.ckpts.path(name, fp) if ctx.profile.base.kind == "tiny" else None
+        return local_handle(ctx, name, fp, suite, ctx.profile.base, path, ("base", fp))
+
+
+KIND = BaseKind()

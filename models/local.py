@@ -1,0 +1,23 @@
+"""Local weights: one loaded base per (base, backend), shared by every adapter on it.
+
+The profile's ``generation.backend`` picks the backend class (``models.BACKENDS``); the first
+model that needs a base loads it into ``ctx.engines``, the next ones only switch adapters.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from core.config import BaseSpec
+from core.context import Context
+
+from .handle import ModelHandle
+
+
+def local_handle(ctx: Context, name: str, fp: str, suite: str, spec: BaseSpec, base_path: Optional[Path],
+                 key: tuple, adapter: Optional[Path] = None) -> ModelHandle:
+    if key not in ctx.engines:
+        from . import BACKENDS
+
+        ctx.engines[key] = BACKENDS.get(ctx.profile.generation.backend)(spec, base_path)
+    return ModelHandle(name, fp, ctx.engines[key], adapter, suite=suite)

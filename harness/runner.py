@@ -97,7 +97,7 @@ def gen_config(ctx: Context, suite: str, protocol: str) -> dict:
     contributes its version and decoding constants, so changing either re-makes its cells only."""
     g = ctx.profile.generation
     return {**get_suite(suite).generation_key(protocol), "max_new_tokens": g.max_new_tokens,
-            "temperature": g.temperature, "prompt": "thesis-v1"}
+            "temperature": g.temperature, "prompt": "thesis-v1", **({"seed": g.seed} if g.seed is not None else {})}
 
 
 def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limit: Optional[int],

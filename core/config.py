@@ -61,6 +61,7 @@ class Profile(_Strict):
     data: DataSpec
     judge: str = "rubric"
     generation: GenerationSpec = GenerationSpec()
+    report_to: Optional[list[str]] = None  # trainer curves: tensorboard (default when installed), wandb, none
     overrides: dict[str, dict[str, Any]] = {}
 
 

@@ -15,8 +15,9 @@ with each metric's value as a top-level key, and the sha256 ``doc_hash`` / ``pro
 ``target_hash``. One difference: ``arg_0`` is the chat messages, not the templated string —
 the chat template belongs to each model's tokenizer, which an export from the store does not
 load. The fields lm-eval has no name for are added: ``model``, ``model_fingerprint``,
-``profile``, ``suite``, ``protocol``, ``dataset``, ``prompt``, ``completion``, ``judge_score``,
-``judge_verdict``, ``failure`` and ``status`` (correct | incorrect | failed).
+``profile``, ``suite``, ``protocol``, ``dataset``, ``prompt``, ``completion``,
+``judge_name``, ``judge_score`` (also the ``judge`` metric), ``judge_verdict``, ``failure`` and
+``status`` (correct | incorrect | failed).
 """
 from __future__ import annotations
 
@@ -128,9 +129,9 @@ def lm_eval_record(r: dict) -> dict:
         **r["metrics"],
     }
     extra = {k: r[k] for k in ("model", "model_fingerprint", "profile", "suite", "protocol", "dataset", "sample",
-                               "prompt", "completion", "n_tokens", "judge", "judge_score", "judge_verdict",
+                               "prompt", "completion", "n_tokens", "judge_score", "judge_verdict",
                                "failure", "status")}
-    return {**out, **extra}
+    return {**out, **extra, "judge_name": r["judge"]}  # "judge" itself is the metric (the 0-10 score)
 
 
 def _split(spec: Optional[str]) -> Optional[list[str]]:
@@ -165,9 +166,13 @@ def write_jsonl(records: Iterable[dict], out: Optional[str]) -> int:
     ``<model>/samples_<suite>-<protocol>.jsonl`` per cell, as lm-eval's ``--output_path``."""
     n = 0
     if out is None or out == "-":
-        for r in records:
-            sys.stdout.write(json.dumps(lm_eval_record(r), ensure_ascii=False) + "\n")
-            n += 1
+        try:
+            for r in records:
+                sys.stdout.write(json.dumps(lm_eval_record(r), ensure_ascii=False) + "\n")
+                n += 1
+            sys.stdout.flush()
+        except BrokenPipeError:  # `bench samples | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return n
     path = Path(out)
     files: dict[Path, list[str]] = {}

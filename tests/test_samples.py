@@ -92,7 +92,8 @@ def test_samples_lm_eval_layout(store):
         assert r["profile"] == "smoke" and r["suite"] == "indomain" and r["protocol"] == "thesis"
     assert all(r["status"] == "correct" and r["correct"] == 1.0 for r in gold)
     assert all(r["filtered_resps"] == [r["target"]] for r in gold)  # the text between the solution tags
-    assert all(r["judge_verdict"] and r["judge_score"] is not None for r in gold)  # the rubric's cached verdicts
+    assert all(r["judge_verdict"] and r["judge"] == r["judge_score"] >= 0 for r in gold)  # the rubric's cached verdicts
+    assert all(r["judge_name"] == "rubric" for r in recs)
     wrong = [r for r in recs if r["model"] == "wrong"]
     assert [r["status"] for r in wrong].count("incorrect") == N - 1
     failed = [r for r in wrong if r["status"] == "failed"]

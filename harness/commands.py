@@ -86,7 +86,12 @@ def _profiles_to_read(args) -> list[str]:
         if args.profile not in held:
             raise BadInput(f"no results for profile '{args.profile}' in {store} (it holds: {', '.join(held)})")
         return [args.profile]
-    return held
+    known = _ctx(args).reg.profiles
+    usable = [p for p in held if p in known]
+    if not usable:
+        raise BadInput(f"{store} holds results for profile(s) {', '.join(held)}, which {args.registry} does not "
+                       "define (use --registry with the registry they were run with)")
+    return usable
 
 
 def _suites(ctx: Context, spec: str) -> list[str]:

@@ -194,3 +194,20 @@ def test_browser_filters_and_side_by_side_in_chromium(html, tmp_path):
     red = np.all(np.abs(img - (0xfd, 0xe2, 0xe1)) <= 3, axis=2).sum()
     green = np.all(np.abs(img - (0xdc, 0xf3, 0xe3)) <= 3, axis=2).sum()
     assert red > 200 and green > 200, (red, green)
+
+
+def test_a_store_with_two_profiles(store, tmp_path):
+    """Without --profile, report and samples read every profile the store holds."""
+    both = tmp_path / "store"
+    shutil.copytree(store, both)
+    (tmp_path / "elsewhere").mkdir()
+    r = bench("run", "--profile", "tiny", "--models", "gold", "--suite", "indomain", "--limit", "2",
+              "--store", str(both), cwd=store.parent / "work", timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    recs = _samples(both)
+    assert {r["profile"] for r in recs} == {"smoke", "tiny"} and len(recs) == 2 * N + 2
+    r = bench("report", "--store", str(both), "--out", str(tmp_path / "rep"), cwd=_elsewhere(store))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "profile smoke" in r.stdout and "profile tiny" in r.stdout
+    assert (tmp_path / "rep" / "smoke" / "indomain-thesis.md").is_file()
+    assert (tmp_path / "rep" / "tiny" / "indomain-thesis.md").is_file()

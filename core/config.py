@@ -52,6 +52,7 @@ class GenerationSpec(_Strict):
     max_new_tokens: int = Field(256, gt=0)
     batch_size: int = Field(32, gt=0)  # 0 would fail deep inside generation (range step 0)
     temperature: float = 0.0  # greedy: reproducible evaluation
+    seed: Optional[int] = None  # RNG seed for sampled generations (bench run --seed); in the key when set
 
 
 class Profile(_Strict):
@@ -60,6 +61,7 @@ class Profile(_Strict):
     data: DataSpec
     judge: str = "rubric"
     generation: GenerationSpec = GenerationSpec()
+    report_to: Optional[list[str]] = None  # trainer curves: tensorboard (default when installed), wandb, none
     overrides: dict[str, dict[str, Any]] = {}
 
 

@@ -21,6 +21,7 @@ from core.progress import console
 from judges import get_judge, is_judge_error, response_hash
 from models import fingerprint, kind_of, open_model, recipe
 
+from .model_card import with_model_card
 from .plan import Plan, TrainJob
 from .registry import protocols
 
@@ -40,7 +41,7 @@ def train_missing(ctx: Context, plan: Plan) -> list[str]:
         manifest = {"recipe": recipe(ctx.reg, ctx.profile, job.name), "parent": job.parent,
                     "parent_fingerprint": job.parent_fp, "profile": ctx.profile_name,
                     "code_version": code_version(), "versions": _versions()}
-        ctx.ckpts.build(job.name, job.fp, lambda out, job=job: _produce(job, out), manifest)
+        ctx.ckpts.build(job.name, job.fp, lambda out, job=job: with_model_card(ctx, job, out, manifest, _produce(job, out)), manifest)
         job.exists = True
         built.append(job.name)
         console.print(f"  done in {time.time() - t0:.0f}s")
@@ -97,7 +98,7 @@ def gen_config(ctx: Context, suite: str, protocol: str) -> dict:
     contributes its version and decoding constants, so changing either re-makes its cells only."""
     g = ctx.profile.generation
     return {**get_suite(suite).generation_key(protocol), "max_new_tokens": g.max_new_tokens,
-            "temperature": g.temperature, "prompt": "thesis-v1"}
+            "temperature": g.temperature, "prompt": "thesis-v1", **({"seed": g.seed} if g.seed is not None else {})}
 
 
 def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limit: Optional[int],

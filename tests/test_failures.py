@@ -330,3 +330,57 @@ def test_thesis_table_says_incomplete_instead_of_a_figure(tmp_path):
     keys = [c.key for _, c in std.columns]
     assert g.figures[keys.index("failed")].value == 3 and g.figures[keys.index("accuracy")].value == 1.0
     assert g.figures[keys.index("n")].value == n
+
+
+def test_a_crash_while_generating_fails_the_unstored_items_and_the_run_goes_on(tmp_path, capsys):
+    """An exception inside generation (here the one a GPU raises when a batch does not fit) is not
+    a traceback and not a wrong answer: the items already stored keep their answers, the rest are
+    failures carrying the exception, the next cell still runs, and the next run retries them.
+
+    The fault is injected into a real ``OpenAIBackend`` talking to a real server (nothing on this
+    machine runs out of GPU memory on demand), placed where the openai kind looks for its engine."""
+    from core.context import Context
+    from harness.plan import make_plan
+    from harness.runner import resolve, run
+    from models.backends.openai import OpenAIBackend
+
+    texts = _answers()
+    questions = [it.prompt[-1]["content"] for it in _items()]
+    server = ScriptedServer(_answering(texts))
+
+    class OutOfMemoryOnThird(OpenAIBackend):
+        def _one(self, messages, max_new_tokens, params, k):
+            if messages[-1]["content"] == questions[2]:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\n(details)")
+            return super()._one(messages, max_new_tokens, params, k)
+
+    try:
+        answers = tmp_path / "answers.jsonl"
+        answers.write_text(_replay_lines(_items()))
+        reg_path = _registry(tmp_path, api=_api(server.base_url), rep={"kind": "replay", "path": str(answers)})
+        data = yaml.safe_load(open(reg_path))
+        data["profiles"]["smoke"]["generation"]["batch_size"] = 1  # stored one by one, as they come
+        data["models"]["api"]["concurrency"] = 1
+        open(reg_path, "w").write(yaml.safe_dump(data))
+
+        def once(engine=None):
+            ctx = Context(reg=load_registry(reg_path), profile_name="smoke", store_dir=tmp_path / "store")
+            if engine is not None:
+                ctx.engines[("openai", server.base_url, "served")] = engine
+            plan = make_plan(ctx.reg, "smoke", ["api", "rep"], ["indomain"], ctx.ckpts)
+            resolve(ctx, list(ctx.reg.models), ["indomain"])
+            out = {r["model"]: r for r in run(ctx, plan, LIMIT, "test")}
+            ctx.results.close()
+            return out
+
+        first = once(OutOfMemoryOnThird(server.base_url, "served", retries=0, concurrency=1))
+        assert first["api"]["failed"] == 2 and first["api"]["reason"].startswith("RuntimeError: CUDA out of memory")
+        assert "\n" not in first["api"]["reason"]
+        assert first["rep"]["failed"] == 0 and first["rep"]["generated"] == LIMIT  # the next cell still ran
+
+        server.reset(_answering(texts))
+        second = once()
+        assert second["api"]["failed"] == 0 and second["api"]["generated"] == 2
+        assert sorted(b["messages"][-1]["content"] for b in server.requests) == sorted(questions[2:])
+    finally:
+        server.stop()

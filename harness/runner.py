@@ -165,11 +165,11 @@ def _generate(ctx: Context, handle, suite, protocol: str, itemset, todo: list, f
             raise
         stored.update(r["item_id"] for r in rows)
 
+    outcomes = None
     try:
         if protocol in suite.custom_protocols:
             run_cfg = {**gcfg, "batch_size": ctx.profile.generation.batch_size}  # not in the hash: no effect on results
-            _store_outcomes(ctx, suite.run_protocol(protocol, handle, replace(itemset, items=todo), run_cfg),
-                            fp, suite.name, protocol, ghash, run_id)
+            outcomes = list(suite.run_protocol(protocol, handle, replace(itemset, items=todo), run_cfg))
         else:
             handle.generate([it.prompt for it in todo], gcfg["max_new_tokens"], ctx.profile.generation.batch_size,
                             label=label, on_batch=store, item_ids=[it.id for it in todo])
@@ -179,11 +179,16 @@ def _generate(ctx: Context, handle, suite, protocol: str, itemset, todo: list, f
         if store_error and exc is store_error[0]:
             raise
         reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
-        console.print(f"[red]{label}: {reason}[/] ({len(todo) - len(stored)} items recorded as failed)")
+        from rich.markup import escape
+
+        console.print(f"[red]{escape(label)}: {escape(reason)}[/] ({len(todo) - len(stored)} items recorded as failed)")
         ctx.results.add_generations([
             {"model_fp": fp, "suite": suite.name, "protocol": protocol, "item_id": it.id, "gen_hash": ghash,
              "dataset": it.dataset, "completion": "", "n_tokens": 0, "error": reason, "run_id": run_id}
             for it in todo if it.id not in stored])
+        return
+    if outcomes is not None:  # stored outside the guard: a store that cannot be written stops the run
+        _store_outcomes(ctx, outcomes, fp, suite.name, protocol, ghash, run_id)
 
 
 _SUITE_IDS: dict[tuple, frozenset] = {}

@@ -209,7 +209,7 @@ def test_replay_file_filled_in_between_two_runs(tmp_path, capsys):
     rc, out, _ = _run(capsys, reg, store, "rep")
     assert rc == 1
     assert out.strip().splitlines()[-1] == \
-        "incomplete: rep · indomain/thesis: 2 failed (first: missing from replay file answers.jsonl)"
+        "incomplete: rep · indomain/thesis: 2 failed (first: missing from replay file)"
     row = _table(store).iloc[0]
     assert (row["n"], row["failed"], row["accuracy"]) == (2, 2, 1.0)
 

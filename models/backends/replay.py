@@ -52,7 +52,7 @@ class ReplayBackend:
         for i in item_ids or []:
             text = self.rows.get((suite, i))
             res.append(Completion(text, len(text.split())) if text is not None
-                       else Completion("", 0, f"missing from replay file {self.path.name}"))
+                       else Completion("", 0, "missing from replay file"))
         if on_batch:
             on_batch(list(range(len(res))), res)
         return [[r] * n for r in res] if n > 1 else res

@@ -187,6 +187,12 @@ def test_report_formats_mark_incomplete_cells(tmp_path, capsys):
         api, rep = doc["tables"][0]["rows"]
         assert api["incomplete"] and "4 (incomplete)" in [c["text"] for c in api["cells"]] and not rep["incomplete"]
         assert [c["text"] for c in rep["cells"]][:3] == ["4", "0", "100.0% [51.0, 100.0]"]
+        for t in doc["tables"]:  # every interval a report prints for a rate lies in [0, 1]
+            kinds = [c["kind"] for c in t["columns"]]
+            for r in t["rows"]:
+                for kind, c in zip(kinds, r["cells"]):
+                    if kind == "rate" and c["lo"] is not None:
+                        assert 0 <= c["lo"] <= c["value"] <= c["hi"] <= 1
         csv = pd.read_csv(out_dir / "indomain-thesis.csv").set_index("model")
         assert csv.loc["api", "failed"] == 4 and not csv.loc["api", "complete"] and "500" in csv.loc["api", "first_failure"]
         assert pd.isna(csv.loc["api", "accuracy"]) and csv.loc["rep", "accuracy"] == 1.0 and csv.loc["rep", "complete"]
@@ -382,5 +388,40 @@ def test_a_crash_while_generating_fails_the_unstored_items_and_the_run_goes_on(t
         second = once()
         assert second["api"]["failed"] == 0 and second["api"]["generated"] == 2
         assert sorted(b["messages"][-1]["content"] for b in server.requests) == sorted(questions[2:])
+    finally:
+        server.stop()
+
+
+def test_a_store_that_scored_failures_as_wrong_is_repaired_by_the_next_run(tmp_path, capsys):
+    """Before #13 a failure was stored with scores correct = 0, failed = 1. Such rows are read as
+    failures (not as wrong answers) and the next run retries them and drops the stale scores."""
+    from core.context import Context
+    from core.fingerprint import digest
+    from harness.runner import gen_config
+    from models import fingerprint
+
+    texts = _answers()
+    server = ScriptedServer(_answering(texts))
+    try:
+        reg = _registry(tmp_path, api=_api(server.base_url))
+        store = tmp_path / "store"
+        ctx = Context(reg=load_registry(reg), profile_name="smoke", store_dir=store)
+        fp, ghash = fingerprint(ctx.reg, ctx.profile, "api"), digest(gen_config(ctx, "indomain", "thesis"))[:16]
+        items = _items()
+        ctx.results.add_generations([{"model_fp": fp, "suite": "indomain", "protocol": "thesis", "item_id": it.id,
+                                      "gen_hash": ghash, "dataset": it.dataset, "completion": "", "n_tokens": 0,
+                                      "error": "connection refused"} for it in items])
+        ctx.results.add_scores([(fp, "indomain", "thesis", it.id, ghash, 0, k, v) for it in items
+                                for k, v in (("correct", 0.0), ("failed", 1.0), ("n_tokens", 0.0), ("scored", 1.0))])
+        ctx.results.close()
+        rc, out, _ = _run(capsys, reg, store)
+        assert rc == 0 and len(server.requests) == LIMIT
+        con = sqlite3.connect(store / "bench.sqlite")
+        failed = con.execute("SELECT COUNT(*) FROM scores WHERE metric='failed'").fetchone()[0]
+        con.close()
+        assert failed == 0
+        row = _table(store).iloc[0]
+        right = sum("so <SOLUTION>" in texts[it.prompt[-1]["content"]] for it in items)
+        assert row["n"] == LIMIT and row["accuracy"] == pytest.approx(right / LIMIT) and row["complete"]
     finally:
         server.stop()

@@ -188,12 +188,30 @@ def cmd_run(args) -> int:
         _seed(ctx.profile.generation.seed)
     results = run(ctx, plan, args.limit, " ".join(sys.argv))
     generated = sum(r["generated"] for r in results)
+    failed = sum(r["failed"] for r in results)
     out.print(f"run: {len(results)} cells, {generated} new generations, {ctx.model_calls} model calls, "
-              f"{time.time() - t0:.1f}s")
+              f"{failed} failed, {time.time() - t0:.1f}s")
     from reports.console import print_report
 
     print_report(ctx, suites, ctx.store_dir / "reports")
-    return 0
+    return _incomplete(results)
+
+
+def _incomplete(results: list[dict]) -> int:
+    """Exit 1 when a cell has failed items, ending with one line per such cell: a failure is not
+    a result, and a script running `bench run` must not mistake a partial table for a finished
+    one. Running the same command again retries exactly the failed items."""
+    bad = [r for r in results if r["failed"]]
+    if not bad:
+        return 0
+    out.print(f"[bold red]incomplete[/]: {len(bad)} cell(s) have failed items (not scored, not in any figure); "
+              "run the same command again to retry them", highlight=False, soft_wrap=True)
+    for r in bad:
+        reason = " ".join(str(r["reason"]).split())
+        reason = reason if len(reason) <= 160 else reason[:157] + "..."
+        out.print(f"incomplete: {r['model']} · {r['suite']}/{r['protocol']}: {r['failed']} failed "
+                  f"(first: {reason})", highlight=False, soft_wrap=True, markup=False)
+    return 1
 
 
 def cmd_report(args) -> int:

@@ -221,6 +221,7 @@ def cmd_report(args) -> int:
 
     formats = parse_formats(args.format)  # a bad --format is a one-line error before any work
     profiles = _profiles_to_read(args)
+    failed: list[dict] = []
     for profile in profiles:
         ctx = _ctx(args, profile)
         suites = [s for s in ctx.reg.suites]
@@ -234,7 +235,22 @@ def cmd_report(args) -> int:
         if not written:
             raise RunFailed(f"no results for profile '{ctx.profile_name}' in {ctx.store_dir} "
                             "for the registry's current models")
-    return 0
+        failed += _stored_failures(ctx)
+    return _incomplete(failed)
+
+
+def _stored_failures(ctx: Context) -> list[dict]:
+    """The report's cells that hold failed items, in the shape ``_incomplete`` prints."""
+    rows = ctx.results.frame("SELECT DISTINCT model, model_fp, suite, protocol, gen_hash FROM cells WHERE profile=?",
+                             (ctx.profile_name,))
+    out_ = []
+    for r in rows.itertuples():
+        current = ctx.fingerprints.get(r.model) == r.model_fp and ctx.gen_hashes.get((r.suite, r.protocol)) == r.gen_hash
+        failures = ctx.results.failures(r.model_fp, r.suite, r.protocol, r.gen_hash) if current else {}
+        if failures:
+            out_.append({"model": r.model, "suite": r.suite, "protocol": r.protocol, "failed": len(failures),
+                         "reason": next(iter(failures.values()))})
+    return out_
 
 
 def cmd_samples(args) -> int:

@@ -178,7 +178,8 @@ def test_report_formats_mark_incomplete_cells(tmp_path, capsys):
         rc = main(["report", "--profile", "smoke", "--store", str(store), "--registry", reg, "--out", str(out_dir),
                    "--format", "md,latex,csv,json,html"])
         out, _ = capsys.readouterr()
-        assert rc == 0 and "4 (incomplete)" in out
+        # the report shows the tables, then says which cells are incomplete, and exits 1
+        assert rc == 1 and "4 (incomplete)" in out and "incomplete: api · indomain/thesis: 4 failed" in out
         for ext in ("md", "tex"):
             text = (out_dir / f"indomain-thesis.{ext}").read_text()
             assert "4 (incomplete)" in text and "not scored: 4 failed" in text and "retries them" in text

@@ -166,7 +166,8 @@ class BFCLSuite(Suite):
                 metrics={"reward": rewards[best], "reward_best": rewards[best],
                          "reward_mean": sum(rewards) / len(rewards),
                          "perfect": perfect, "correct": perfect, "truncated": float(drop > 0)},
-                error=getattr(group[best], "error", None)))
+                # one failed sample makes best-of-n and the mean meaningless: the item failed
+                error=next((e for e in (getattr(r, "error", None) for r in group) if e), None)))
         return outcomes
 
     def _run_ast(self, model, items: list[Item], generation: dict) -> list[Outcome]:

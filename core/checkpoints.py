@@ -15,6 +15,7 @@ Every folder the store names is checked to stay inside it: the name must be an i
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -37,6 +38,23 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+_NO_SPACE = (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC))
+_NO_SPACE_TEXT = ("No space left on device", "StorageFull", "File too large", "FileTooLarge", "Disk quota exceeded")
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an exception it wraps) is a full disk or a file-size limit."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            return True
+        if any(t in str(exc) for t in _NO_SPACE_TEXT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def glob_escape(text: str) -> str:
@@ -147,8 +165,20 @@ class CheckpointStore:
             return self._build_locked(name, fp, final, tmp, produce, manifest)
 
     def _build_locked(self, name: str, fp: str, final: Path, tmp: Path, produce, manifest: dict) -> Path:
+        from .errors import RunFailed
+
         started = time.time()
-        metrics = produce(tmp)
+        try:
+            metrics = produce(tmp)
+        except Exception as exc:
+            # writers below torch (safetensors, tokenizers) report a full disk as their own error
+            # types, not OSError: recognised here, so it is one line like any other full disk
+            if not out_of_space(exc):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+            first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            raise RunFailed(f"cannot write checkpoint {final.name} in {self.root}: disk full or file "
+                            f"too large ({first})") from None
         paths = [f for f in sorted(tmp.rglob("*")) if f.is_file()]
         files = {str(f.relative_to(tmp)): f.stat().st_size for f in paths}
         hashes = {str(f.relative_to(tmp)): file_sha256(f) for f in paths}

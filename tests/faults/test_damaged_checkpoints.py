@@ -3,6 +3,8 @@ weights file overwritten with same-size garbage, a dead builder's temporary fold
 "not built: rebuild" — never a traceback, never a wrong checkpoint taken as complete — and
 ``bench models`` lists such a store without failing.
 
+A full disk (a real file-size limit) while a checkpoint is written is one line, exit 1.
+
 The case tables are counted in docs/reliability.md (test_reliability_counts.py checks it).
 """
 from __future__ import annotations
@@ -128,5 +130,44 @@ def test_bench_models_lists_a_store_with_a_damaged_manifest(case, tmp_path, caps
     assert "base" in out
 
 
+DISK_FULL = {
+    # a real writer below torch: safetensors reports EFBIG as a SafetensorError, not an OSError
+    "safetensors-file-size-limit": "from safetensors.numpy import save_file; import numpy as np\n"
+                                   "save_file({'w': np.zeros(1 << 18, dtype=np.float32)}, str(out / 'adapter.safetensors'))",
+    "python-file-size-limit": "(out / 'weights.bin').write_bytes(bytes(1 << 20))",
+}
+_DISK_FULL_CHILD = """
+import resource, sys
+from pathlib import Path
+from core.checkpoints import CheckpointStore
+from core.errors import BenchError
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+def produce(out):
+{body}
+    return {{}}
+try:
+    CheckpointStore(Path(sys.argv[1])).build("sft", "{fp}", produce, {{}})
+except BenchError as exc:
+    print(f"bench: error: {{exc}}", file=sys.stderr)
+    sys.exit(exc.exit_code)
+"""
+
+
+@pytest.mark.parametrize("case", sorted(DISK_FULL))
+def test_disk_full_while_writing_a_checkpoint_is_one_line(case, tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    body = textwrap.indent(DISK_FULL[case], "    ")
+    r = subprocess.run([sys.executable, "-c", _DISK_FULL_CHILD.format(body=body, fp=FP), str(tmp_path)],
+                       cwd=faultkit.ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, **faultkit.ENV})
+    line = faultkit.one_line_error(r, codes=(1,))
+    assert "disk full" in line, line
+    assert not CheckpointStore(tmp_path).exists("sft", FP)
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))  # the partial build is not left behind
+
+
 ALL_CASES = {**{f"manifest:{k}": v for k, v in MANIFESTS.items()}, **{f"garbage:{k}": v for k, v in GARBAGE.items()},
-             "legacy-manifest": 1, "dead-tmp-sweep": 1, **{f"models:{k}": 1 for k in MODELS_CASES}}
+             "legacy-manifest": 1, "dead-tmp-sweep": 1, **{f"models:{k}": 1 for k in MODELS_CASES},
+             **{f"disk-full:{k}": v for k, v in DISK_FULL.items()}}

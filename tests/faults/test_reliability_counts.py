@@ -26,7 +26,7 @@ def _expected() -> dict[str, dict[str, int]]:
         "bounded scoring": row(len(scoring.NAMED_CASES) * len(scoring.SCORERS), 0),
         "names and store paths": row(names, names),
         "parameters at load": row(params, params),
-        "damaged checkpoints": row(len(damaged.ALL_CASES), 0),
+        "damaged checkpoints": row(len(damaged.ALL_CASES), len(damaged.DISK_FULL)),
         "closed or odd stdio": row(len(stdio.ALL_CASES), shell_errors),
     }
 

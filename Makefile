@@ -10,7 +10,7 @@ STORE ?= runs
 $(BIN)/bench: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[dev]'
+	$(BIN)/pip install -q -c $(CONSTRAINTS) -e '.[dev,bfcl]'
 	touch $(BIN)/bench
 
 install: $(BIN)/bench

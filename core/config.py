@@ -101,6 +101,7 @@ class GenerationSpec(_Strict):
     max_new_tokens: int = Field(256, gt=0, le=MAX_NEW_TOKENS)
     batch_size: int = Field(32, gt=0)  # 0 would fail deep inside generation (range step 0)
     temperature: float = Field(0.0, ge=0, allow_inf_nan=False)  # greedy: reproducible evaluation
+    seed: Optional[Seed] = None  # RNG seed for sampled generations (bench run --seed); in the key when set
 
 
 class Profile(_Strict):
@@ -109,6 +110,7 @@ class Profile(_Strict):
     data: DataSpec
     judge: str = "rubric"
     generation: GenerationSpec = GenerationSpec()
+    report_to: Optional[list[str]] = None  # trainer curves: tensorboard (default when installed), wandb, none
     overrides: dict[str, dict[str, Any]] = {}
 
 

@@ -37,6 +37,9 @@ class Context:
     fingerprints: dict[str, str] = field(default_factory=dict)  # model -> fingerprint (set by the app)
     gen_hashes: dict[tuple[str, str], str] = field(default_factory=dict)  # (suite, protocol) -> key
     engines: dict[Any, Any] = field(default_factory=dict, init=False)  # loaded engines, shared by models
+    # (cells) -> per-item records for the HTML sample browser; set by the application, because the
+    # prompts and targets come from the suites, which reports cannot import
+    samples: Any = field(default=None, init=False)
     model_calls: int = field(default=0, init=False)
     _results: Optional[ResultStore] = field(default=None, init=False)
     _judge: Any = field(default=None, init=False)

@@ -45,3 +45,40 @@ def describe(dev: str) -> dict:
     else:
         out["threads"] = torch.get_num_threads()
     return out
+
+
+THREADS_ENV = "GRPO_BENCH_THREADS"
+
+
+def cpu_threads() -> int:
+    """Intra-op threads for CPU work: $GRPO_BENCH_THREADS, else all cores but one (at least 1).
+
+    Fixed from the core count, never from the current load, so the same commit and seeds give
+    the same floating-point reductions on a busy machine as on an idle one. One core is left
+    free because OpenMP threads wait for each other at every parallel region: when another
+    CPU-bound process holds a core, a pool as large as the machine stalls at each barrier
+    (training slowed ~15x here), while a pool one smaller keeps its cores.
+    """
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw:
+        try:
+            return max(1, int(raw))
+        except ValueError:
+            from .errors import BadInput
+
+            raise BadInput(f"{THREADS_ENV} must be a whole number (got '{raw}')") from None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores - 1)
+
+
+def configure_process() -> None:
+    """Set the thread policy for this process; call before torch is imported (the CLI does).
+
+    OpenMP reads OMP_NUM_THREADS once, at library load; a passive wait policy makes idle
+    threads sleep instead of spinning, so a neighbour process is not starved either. An
+    explicit OMP_NUM_THREADS from the user wins.
+    """
+    n = str(cpu_threads())
+    os.environ.setdefault("OMP_NUM_THREADS", n)
+    os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

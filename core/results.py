@@ -3,6 +3,11 @@
 Keys make re-runs cheap and safe: a generation is identified by (model fingerprint, suite,
 protocol, item, generation-config hash, sample); inserts are idempotent, so a resumed or
 concurrent run never duplicates a row.
+
+A generation that did not happen (transport error, timeout, a replay entry missing, a crash
+inside the harness) is stored with its ``error`` and no completion worth scoring: it is a
+*failure*, never a wrong answer. Failures are not "done": the next run asks for them again, and
+a successful answer then replaces the failure row (an answer is never replaced).
 """
 from __future__ import annotations
 
@@ -105,13 +110,33 @@ class ResultStore:
 
     # -- generations and scores ------------------------------------------------------------
     def done_items(self, model_fp: str, suite: str, protocol: str, gen_hash: str) -> set[str]:
+        """Items with a stored answer; failed ones are not done (the next run retries them)."""
         cur = self.db.execute("SELECT item_id FROM generations WHERE model_fp=? AND suite=? AND protocol=? "
-                              "AND gen_hash=?", (model_fp, suite, protocol, gen_hash))
+                              "AND gen_hash=? AND error IS NULL", (model_fp, suite, protocol, gen_hash))
         return {r[0] for r in cur}
 
+    def failures(self, model_fp: str, suite: str, protocol: str, gen_hash: str) -> dict[str, str]:
+        """item_id -> the reason its generation failed, for the cell's failed items."""
+        cur = self.db.execute("SELECT item_id, error FROM generations WHERE model_fp=? AND suite=? AND protocol=? "
+                              "AND gen_hash=? AND error IS NOT NULL ORDER BY item_id",
+                              (model_fp, suite, protocol, gen_hash))
+        return {r[0]: r[1] for r in cur}
+
+    def drop_scores(self, model_fp: str, suite: str, protocol: str, gen_hash: str, item_ids: Iterable[str]) -> None:
+        """Forget the scores of items about to be generated again (stores written before failures
+        were kept apart scored a failure as correct = 0: that row must not outlive the retry)."""
+        self._write("DELETE FROM scores WHERE model_fp=? AND suite=? AND protocol=? AND gen_hash=? AND item_id=?",
+                    [(model_fp, suite, protocol, gen_hash, i) for i in item_ids])
+
     def add_generations(self, rows: list[dict]) -> None:
+        """Insert generations; a row for an item whose stored generation failed replaces it (a
+        retry), a row for an item with a stored answer is ignored (idempotent, first answer wins)."""
         now = time.time()
-        self._write("INSERT OR IGNORE INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        self._write("INSERT INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (model_fp, suite, protocol, item_id, gen_hash, sample) DO UPDATE SET "
+                    "dataset=excluded.dataset, completion=excluded.completion, n_tokens=excluded.n_tokens, "
+                    "error=excluded.error, run_id=excluded.run_id, created=excluded.created "
+                    "WHERE generations.error IS NOT NULL",
                     [(r["model_fp"], r["suite"], r["protocol"], r["item_id"], r["gen_hash"], r.get("sample", 0),
                       r["dataset"], _text(r["completion"]), r.get("n_tokens"), _text(r.get("error")), r.get("run_id"),
                       now)

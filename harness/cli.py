@@ -12,14 +12,37 @@ EPILOG = "Exit codes: 0 ok, 1 a run failed, 2 bad input."
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--registry", default="registry.yaml", help="registry file (default: ./registry.yaml)")
+    p.add_argument("--registry", default=None,
+                   help="registry file (default: ./registry.yaml, else the copy a run left in the store)")
     p.add_argument("--store", default="runs", help="checkpoints + results database (default: ./runs)")
-    p.add_argument("--profile", default=None, help="tiny (default) | smoke | thesis | any registry profile")
+    p.add_argument("--profile", default=None, help="tiny (default) | smoke | thesis | any registry profile "
+                   "(report, samples: the store's profiles)")
+    p.add_argument("--device", default=None, help="auto (default) | cpu | cuda | cuda:N")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got '{text}'")
+    return value
+
+
+def _generation(p: argparse.ArgumentParser) -> None:
+    """Overrides of the profile's generation settings, recorded in the generation key."""
+    p.add_argument("--batch-size", type=_positive, default=None, help="generation batch size")
+    p.add_argument("--max-new-tokens", type=_positive, default=None, help="generation length limit")
+    p.add_argument("--seed", type=int, default=None, help="RNG seed for sampled generations")
 
 
 def parser() -> argparse.ArgumentParser:
+    from core import __version__
+
     ap = argparse.ArgumentParser(prog="bench", description="grpo-bench: train GRPO variants on demand, "
                                  "evaluate them on suites, compare.", epilog=EPILOG)
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = ap.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
 
@@ -34,12 +57,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="all")
     p.add_argument("--suite", default="all")
     p.add_argument("--json", action="store_true")
+    _generation(p)
     p = cmd("train", "produce a checkpoint (and its missing parents) now")
     p.add_argument("name")
     p = cmd("run", "train what is missing, then evaluate models on suites")
     p.add_argument("--models", default="all", help="comma-separated names or 'all'")
     p.add_argument("--suite", default="indomain", help="indomain | outdomain | bfcl | all (comma-separated)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items per suite")
+    _generation(p)
+    p = cmd("samples", "per-item records (prompt, completion, target, scores, judge verdict) as JSONL "
+            "in lm-eval's --log_samples layout")
+    p.add_argument("--models", default="all", help="comma-separated names or 'all'")
+    p.add_argument("--suite", default="all", help="comma-separated suites or 'all'")
+    p.add_argument("--protocol", default="all", help="comma-separated protocols or 'all'")
+    p.add_argument("--status", action="append", choices=("correct", "incorrect", "failed"), default=None,
+                   help="only these items (repeatable)")
+    p.add_argument("--out", default=None, help="FILE.jsonl, or a folder (MODEL/samples_SUITE-PROTOCOL.jsonl); "
+                   "default: stdout")
+    p = sub.add_parser("init", help="write a starter registry.yaml", description="write a starter registry.yaml "
+                       "(the one shipped with grpo-bench)", epilog=EPILOG)
+    p.add_argument("path", nargs="?", default="registry.yaml")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
     p = cmd("report", "comparison tables from the results store (never re-runs a model)")
     p.add_argument("--out", default=None, help="folder for the report files (default: STORE/reports)")
     p.add_argument("--thesis", action="store_true",
@@ -59,9 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # library tqdm bars (lm-eval, datasets); ours are rich
+    # library tqdm bars (lm-eval, datasets) off; ours are rich. The hub's download bars stay: they
+    # pass disable=None explicitly, which TQDM_DISABLE (a default) does not override
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    if getattr(args, "device", None):
+        from core.device import ENV
+
+        os.environ[ENV] = args.device
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)

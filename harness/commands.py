@@ -1,10 +1,12 @@
 """One function per CLI verb; each returns an exit code."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from core.context import Context
@@ -19,9 +21,77 @@ from .runner import plan_json, resolve, run, train_missing
 out = LazyConsole(wide=True)  # made on first print: a closed stdout must not fail the import
 
 
-def _ctx(args) -> Context:
+STORE_REGISTRY = "registry.yaml"  # the registry a store was last run with (STORE/registry.yaml)
+GENERATION_OVERRIDES = ("batch_size", "max_new_tokens", "seed")
+
+
+def _registry_path(args) -> str:
+    """--registry, else ./registry.yaml, else the copy a run left in the store: so `bench report
+    --store S` works from any folder."""
+    if args.registry:
+        return args.registry
+    if Path("registry.yaml").is_file():
+        return "registry.yaml"
+    stored = Path(args.store) / STORE_REGISTRY
+    if stored.is_file():
+        return str(stored)
+    raise BadInput("registry.yaml: registry file not found here or in the store "
+                   "(use --registry PATH, or `bench init` for a starter)")
+
+
+def _ctx(args, profile: str | None = None) -> Context:
+    args.registry = _registry_path(args)
     reg = load_registry(args.registry)
-    return Context(reg=reg, profile_name=args.profile or reg.default_profile, store_dir=Path(args.store))
+    ctx = Context(reg=reg, profile_name=profile or args.profile or reg.default_profile, store_dir=Path(args.store))
+    # --batch-size / --max-new-tokens / --seed replace the profile's generation settings for this
+    # run only; the generation key is computed from ctx.profile, so it records them
+    over = {k: v for k in GENERATION_OVERRIDES if (v := getattr(args, k, None)) is not None}
+    if over:
+        ctx.profile = ctx.profile.model_copy(update={"generation": ctx.profile.generation.model_copy(update=over)})
+    return ctx
+
+
+def _record_registry(ctx: Context) -> None:
+    """Keep a copy of the registry in the store (atomic), for reports made from elsewhere."""
+    src = Path(ctx.reg.path)
+    dst = ctx.store_dir / STORE_REGISTRY
+    if src.resolve() == dst.resolve():
+        return
+    ctx.store_dir.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.part")
+    tmp.write_bytes(src.read_bytes())
+    tmp.replace(dst)
+
+
+def store_profiles(store: Path) -> list[str]:
+    """The profiles a results store holds cells for (none when it has no database)."""
+    if not (store / "bench.sqlite").is_file():
+        return []
+    from core.results import ResultStore
+
+    rs = ResultStore(store)
+    try:
+        return [r[0] for r in rs.db.execute("SELECT DISTINCT profile FROM cells ORDER BY profile") if r[0]]
+    finally:
+        rs.close()
+
+
+def _profiles_to_read(args) -> list[str]:
+    """`bench report` / `bench samples`: --profile when the store holds it, else every profile it holds."""
+    store = Path(args.store)
+    held = store_profiles(store)
+    if not held:
+        raise BadInput(f"no results in {store}: run `bench run` first")
+    if args.profile:
+        if args.profile not in held:
+            raise BadInput(f"no results for profile '{args.profile}' in {store} (it holds: {', '.join(held)})")
+        return [args.profile]
+    known = _ctx(args).reg.profiles
+    usable = [p for p in held if p in known]
+    if not usable:
+        raise BadInput(f"{store} holds results for profile(s) {', '.join(held)}, which {args.registry} does not "
+                       "define (use --registry with the registry they were run with)")
+    return usable
 
 
 def _suites(ctx: Context, spec: str) -> list[str]:
@@ -76,7 +146,8 @@ def cmd_plan(args) -> int:
     for job in plan.train:
         depth = len(ctx.reg.lineage(job.name)) - 1
         state = "[green]exists[/]" if job.exists else "[yellow]would train[/]"
-        out.print(f"  {'  ' * depth}{'└─ ' if depth else ''}{job.name} [{job.fp[:12]}] {state}"
+        # escaped: rich would read "[b88c…]" as a markup tag and drop it
+        out.print(f"  {'  ' * depth}{'└─ ' if depth else ''}{escape(job.name)} {escape(f'[{job.fp[:12]}]')} {state}"
                   f" {job.trainer or 'base'}{(' ' + '+'.join(job.rewards)) if job.rewards else ''}")
     for m, s, p, why in plan.skipped:
         out.print(f"  [yellow]skipped[/] {m} · {s}/{p}: {why}")
@@ -92,6 +163,7 @@ def cmd_train(args) -> int:
     ctx = _ctx(args)
     ctx.reg.model(args.name)
     plan = make_plan(ctx.reg, ctx.profile_name, [args.name], [], ctx.ckpts)
+    _record_registry(ctx)
     built = train_missing(ctx, plan)
     job = next((j for j in plan.train if j.name == args.name), None)
     if job is None:
@@ -111,30 +183,95 @@ def cmd_run(args) -> int:
     plan = make_plan(ctx.reg, ctx.profile_name, _with_references(ctx, models, suites), suites, ctx.ckpts)
     t0 = time.time()
     resolve(ctx, list(ctx.reg.models), suites)
+    _record_registry(ctx)
+    if ctx.profile.generation.seed is not None:
+        _seed(ctx.profile.generation.seed)
     results = run(ctx, plan, args.limit, " ".join(sys.argv))
     generated = sum(r["generated"] for r in results)
+    failed = sum(r["failed"] for r in results)
     out.print(f"run: {len(results)} cells, {generated} new generations, {ctx.model_calls} model calls, "
-              f"{time.time() - t0:.1f}s")
+              f"{failed} failed, {time.time() - t0:.1f}s")
     from reports.console import print_report
 
     print_report(ctx, suites, ctx.store_dir / "reports")
-    return 0
+    return _incomplete(results)
+
+
+def _incomplete(results: list[dict]) -> int:
+    """Exit 1 when a cell has failed items, ending with one line per such cell: a failure is not
+    a result, and a script running `bench run` must not mistake a partial table for a finished
+    one. Running the same command again retries exactly the failed items."""
+    bad = [r for r in results if r["failed"]]
+    if not bad:
+        return 0
+    out.print(f"[bold red]incomplete[/]: {len(bad)} cell(s) have failed items (not scored, not in any figure); "
+              "run the same command again to retry them", highlight=False, soft_wrap=True)
+    for r in bad:
+        reason = " ".join(str(r["reason"]).split())
+        reason = reason if len(reason) <= 160 else reason[:157] + "..."
+        out.print(f"incomplete: {r['model']} · {r['suite']}/{r['protocol']}: {r['failed']} failed "
+                  f"(first: {reason})", highlight=False, soft_wrap=True, markup=False)
+    return 1
 
 
 def cmd_report(args) -> int:
     from reports.console import parse_formats, print_report
 
+    from .samples import cell_records
+
     formats = parse_formats(args.format)  # a bad --format is a one-line error before any work
-    ctx = _ctx(args)
-    if not (ctx.store_dir / "bench.sqlite").exists():
-        raise BadInput(f"no results in {ctx.store_dir}: run `bench run` first")
-    suites = [s for s in ctx.reg.suites]
-    resolve(ctx, list(ctx.reg.models), suites)
-    written = print_report(ctx, suites, Path(args.out) if args.out else ctx.store_dir / "reports",
-                           formats=formats, thesis=args.thesis)
-    if not written:
-        raise RunFailed(f"no results for profile '{ctx.profile_name}' in {ctx.store_dir}")
+    profiles = _profiles_to_read(args)
+    for profile in profiles:
+        ctx = _ctx(args, profile)
+        suites = [s for s in ctx.reg.suites]
+        resolve(ctx, list(ctx.reg.models), suites)
+        ctx.samples = lambda cells, ctx=ctx: list(cell_records(ctx, cells))  # the HTML sample browser
+        base = Path(args.out) if args.out else ctx.store_dir / "reports"
+        if len(profiles) > 1:
+            out.print(f"[bold]profile {profile}[/]")
+        written = print_report(ctx, suites, base / profile if len(profiles) > 1 else base,
+                               formats=formats, thesis=args.thesis)
+        if not written:
+            raise RunFailed(f"no results for profile '{ctx.profile_name}' in {ctx.store_dir} "
+                            "for the registry's current models")
     return 0
+
+
+def cmd_samples(args) -> int:
+    from .samples import cell_records, select_cells, write_jsonl
+
+    n = 0
+    for profile in _profiles_to_read(args):
+        ctx = _ctx(args, profile)
+        resolve(ctx, list(ctx.reg.models), list(ctx.reg.suites))
+        cells = select_cells(ctx, args.models, args.suite, args.protocol)
+        records = cell_records(ctx, cells)
+        if args.status:
+            records = (r for r in records if r["status"] in args.status)
+        n += write_jsonl(records, args.out)
+    if args.out and args.out != "-":
+        print(f"bench samples: {n} records -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_init(args) -> int:
+    from .init import write_starter
+
+    path = write_starter(Path(args.path), force=args.force)
+    out.print(f"wrote {path} (edit it, then: bench models)", highlight=False)
+    return 0
+
+
+def _seed(seed: int) -> None:
+    """--seed: every RNG a run samples from (BFCL's best-of-n, temperature > 0)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def cmd_chat(args) -> int:

@@ -1,7 +1,9 @@
 """Run the plan: train what is missing (parents first), then evaluate each cell.
 
 A cell's generations are stored batch by batch, so an interrupted run resumes where it stopped;
-scoring and judging reuse stored generations and only fill what is missing.
+scoring and judging reuse stored generations and only fill what is missing. A generation that
+failed is stored as a failure (with its reason), never scored, and generated again by the next
+run; a cell with failures is *incomplete* and `bench run` exits 1.
 """
 from __future__ import annotations
 
@@ -15,12 +17,13 @@ from typing import Optional
 
 from benchmarks import SUITES, get_suite
 from core.context import Context, code_version
-from core.errors import BadInput
+from core.errors import BadInput, RunFailed
 from core.fingerprint import digest
 from core.progress import console
 from judges import get_judge, is_judge_error, response_hash
 from models import fingerprint, kind_of, open_model, recipe
 
+from .model_card import with_model_card
 from .plan import Plan, TrainJob
 from .registry import protocols
 
@@ -40,7 +43,7 @@ def train_missing(ctx: Context, plan: Plan) -> list[str]:
         manifest = {"recipe": recipe(ctx.reg, ctx.profile, job.name), "parent": job.parent,
                     "parent_fingerprint": job.parent_fp, "profile": ctx.profile_name,
                     "code_version": code_version(), "versions": _versions()}
-        ctx.ckpts.build(job.name, job.fp, lambda out, job=job: _produce(job, out), manifest)
+        ctx.ckpts.build(job.name, job.fp, lambda out, job=job: with_model_card(ctx, job, out, manifest, _produce(job, out)), manifest)
         job.exists = True
         built.append(job.name)
         console.print(f"  done in {time.time() - t0:.0f}s")
@@ -97,11 +100,14 @@ def gen_config(ctx: Context, suite: str, protocol: str) -> dict:
     contributes its version and decoding constants, so changing either re-makes its cells only."""
     g = ctx.profile.generation
     return {**get_suite(suite).generation_key(protocol), "max_new_tokens": g.max_new_tokens,
-            "temperature": g.temperature, "prompt": "thesis-v1"}
+            "temperature": g.temperature, "prompt": "thesis-v1", **({"seed": g.seed} if g.seed is not None else {})}
 
 
 def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limit: Optional[int],
                   run_id: str) -> dict:
+    """Generate the cell's missing items (and its failed ones: a failure is retried, never kept as
+    an answer), score what is unscored, record the cell. Returns counts, and ``failed`` /
+    ``reason``: the items still without an answer and the first one's reason."""
     suite = get_suite(suite_name)
     itemset = suite.items(ctx.profile, protocol, limit)
     fp = ctx.fingerprints.get(model) or fingerprint(ctx.reg, ctx.profile, model)
@@ -112,23 +118,12 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
     backend_desc = {}
     if todo:
         handle = model_handle(ctx, model, suite_name)
+        _check_recorded_ids(ctx, handle, suite)
+        retried = set(ctx.results.failures(fp, suite_name, protocol, ghash)) & {it.id for it in todo}
+        ctx.results.drop_scores(fp, suite_name, protocol, ghash, retried)
         backend_desc = handle.description
         ctx.model_calls += 1
-        if protocol in suite.custom_protocols:
-            run_cfg = {**gcfg, "batch_size": ctx.profile.generation.batch_size}  # not in the hash: no effect on results
-            _store_outcomes(ctx, suite.run_protocol(protocol, handle, replace(itemset, items=todo), run_cfg),
-                            fp, suite_name, protocol, ghash, run_id)
-        else:
-            def store(idx, results, items=todo):
-                # a result is (text, n_tokens); a failed item carries .error (recorded, never lost)
-                ctx.results.add_generations([
-                    {"model_fp": fp, "suite": suite_name, "protocol": protocol, "item_id": items[i].id,
-                     "gen_hash": ghash, "dataset": items[i].dataset, "completion": r[0], "n_tokens": r[1],
-                     "error": getattr(r, "error", None), "run_id": run_id} for i, r in zip(idx, results)])
-
-            handle.generate([it.prompt for it in todo], gcfg["max_new_tokens"], ctx.profile.generation.batch_size,
-                            label=f"{model} · {suite_name}/{protocol}", on_batch=store,
-                            item_ids=[it.id for it in todo])
+        _generate(ctx, handle, suite, protocol, itemset, todo, fp, gcfg, ghash, run_id, f"{model} · {suite_name}/{protocol}")
     scored = score_cell(ctx, suite, itemset, fp, protocol, ghash)
     produced = {"run_id": run_id, "time": time.time()}
     if not todo:  # nothing generated now: keep the backend and run that produced the stored generations
@@ -142,13 +137,88 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
                              "data_source": itemset.source,
                              "items": len(itemset.items), "skipped_rows": itemset.skipped,
                              "code_version": code_version(), **produced})
-    return {"model": model, "suite": suite_name, "protocol": protocol, "generated": len(todo), "scored": scored}
+    wanted = {it.id for it in itemset.items}
+    failed = {i: why for i, why in ctx.results.failures(fp, suite_name, protocol, ghash).items() if i in wanted}
+    return {"model": model, "suite": suite_name, "protocol": protocol, "generated": len(todo), "scored": scored,
+            "failed": len(failed), "reason": next(iter(failed.values()), "")}
+
+
+def _generate(ctx: Context, handle, suite, protocol: str, itemset, todo: list, fp: str, gcfg: dict, ghash: str,
+              run_id: str, label: str) -> None:
+    """Generate ``todo`` and store each result as it comes: an answer, or a failure with its reason.
+
+    A crash while generating (out of memory for a batch, an lm-eval request that raised, an
+    exception inside a suite's protocol) becomes a failure of every item not stored yet, so the
+    run goes on with the next cell and the next run retries them; bad input and a results store
+    that cannot be written still stop the run."""
+    stored: set[str] = set()
+    store_error: list[BaseException] = []
+
+    def store(idx, results, items=todo):
+        # a result is (text, n_tokens); a failed item carries .error (recorded, never lost)
+        rows = [{"model_fp": fp, "suite": suite.name, "protocol": protocol, "item_id": items[i].id,
+                 "gen_hash": ghash, "dataset": items[i].dataset, "completion": r[0], "n_tokens": r[1],
+                 "error": getattr(r, "error", None), "run_id": run_id} for i, r in zip(idx, results)]
+        try:
+            ctx.results.add_generations(rows)
+        except RunFailed as exc:
+            store_error.append(exc)
+            raise
+        stored.update(r["item_id"] for r in rows)
+
+    outcomes = None
+    try:
+        if protocol in suite.custom_protocols:
+            run_cfg = {**gcfg, "batch_size": ctx.profile.generation.batch_size}  # not in the hash: no effect on results
+            outcomes = list(suite.run_protocol(protocol, handle, replace(itemset, items=todo), run_cfg))
+        else:
+            handle.generate([it.prompt for it in todo], gcfg["max_new_tokens"], ctx.profile.generation.batch_size,
+                            label=label, on_batch=store, item_ids=[it.id for it in todo])
+    except (BadInput, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 (recorded per item with its reason, see the docstring)
+        if store_error and exc is store_error[0]:
+            raise
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+        from rich.markup import escape
+
+        console.print(f"[red]{escape(label)}: {escape(reason)}[/] ({len(todo) - len(stored)} items recorded as failed)")
+        ctx.results.add_generations([
+            {"model_fp": fp, "suite": suite.name, "protocol": protocol, "item_id": it.id, "gen_hash": ghash,
+             "dataset": it.dataset, "completion": "", "n_tokens": 0, "error": reason, "run_id": run_id}
+            for it in todo if it.id not in stored])
+        return
+    if outcomes is not None:  # stored outside the guard: a store that cannot be written stops the run
+        _store_outcomes(ctx, outcomes, fp, suite.name, protocol, ghash, run_id)
+
+
+_SUITE_IDS: dict[tuple, frozenset] = {}
+
+
+def _check_recorded_ids(ctx: Context, handle, suite) -> None:
+    """A backend that answers from a file (replay) checks the file against the suite's item ids,
+    every protocol's and not just this run's ``--limit``: an id the suite does not have means the
+    file was made for another suite, profile or data source, which is bad input, not a failure."""
+    check = getattr(handle.backend, "check_ids", None)
+    if check is None:
+        return
+    key = (id(ctx.reg), ctx.profile_name, suite.name)
+    if key not in _SUITE_IDS:
+        ids: set[str] = set()
+        for p in protocols(ctx.reg, suite.name):
+            if p in suite.needs_weights:
+                continue  # a log-likelihood protocol: never answered from a file
+            ids |= {it.id for it in suite.items(ctx.profile, p, None).items}
+        _SUITE_IDS[key] = frozenset(ids)
+    check(suite.name, _SUITE_IDS[key])
 
 
 def _store_outcomes(ctx: Context, outcomes, fp: str, suite: str, protocol: str, ghash: str, run_id: str) -> None:
+    """A custom protocol's outcomes: every generation (failures with their reason), and the
+    scores of the answered ones only (a failure is never scored)."""
     outcomes = list(outcomes)
     ctx.results.add_scores([(fp, suite, protocol, o.item_id, ghash, 0, k, float(v))
-                            for o in outcomes for k, v in o.metrics.items()])
+                            for o in outcomes if not o.error for k, v in o.metrics.items()])
     ctx.results.add_generations([
         {"model_fp": fp, "suite": suite, "protocol": protocol, "item_id": o.item_id, "gen_hash": ghash,
          "dataset": o.dataset, "completion": o.completion, "n_tokens": o.n_tokens, "error": o.error,
@@ -156,27 +226,24 @@ def _store_outcomes(ctx: Context, outcomes, fp: str, suite: str, protocol: str, 
 
 
 def score_cell(ctx: Context, suite, itemset, fp: str, protocol: str, ghash: str) -> int:
-    """Score and judge stored generations that lack scores (re-scoring never regenerates)."""
+    """Score and judge stored answers that lack scores (re-scoring never regenerates). A failed
+    generation is not scored: it has no answer to be right or wrong about."""
     gens = {g["item_id"]: g for g in ctx.results.generations(fp, suite.name, protocol, ghash)}
     have = ctx.results.scored_items(fp, suite.name, protocol, ghash, "scored")
     have -= ctx.results.flagged_items(fp, suite.name, protocol, ghash, "judge_error")  # ask the judge again
-    todo = [(it, gens[it.id]) for it in itemset.items if it.id in gens and it.id not in have]
+    todo = [(it, gens[it.id]) for it in itemset.items
+            if it.id in gens and not gens[it.id]["error"] and it.id not in have]
     if not todo:
         return 0
     custom = protocol in suite.custom_protocols
     rows, to_judge = [], []
     for item, g in todo:
         text = g["completion"] or ""
-        if g["error"]:
-            metrics = {"correct": 0.0, "failed": 1.0}
-        elif custom:
-            metrics = {}  # stored with the outcome by run_protocol
-        else:
-            metrics = suite.score(item, text)
+        metrics = {} if custom else suite.score(item, text)  # custom: stored with the outcome by run_protocol
         metrics["n_tokens"] = float(g["n_tokens"] or 0)
         metrics["scored"] = 1.0
         rows += [(fp, suite.name, protocol, item.id, ghash, 0, k, v) for k, v in metrics.items()]
-        if suite.judge_kind and not custom and not g["error"]:
+        if suite.judge_kind and not custom:
             to_judge.append((item, text, bool(metrics.get("correct"))))
     rows += judge_rows(ctx, suite, to_judge, fp, protocol, ghash)
     ctx.results.add_scores(rows)
@@ -224,7 +291,7 @@ def run(ctx: Context, plan: Plan, limit: Optional[int], command: str) -> list[di
     try:
         train_missing(ctx, plan)
         out = [evaluate_cell(ctx, m, s, p, limit, run_id) for m, s, p in plan.evaluate]
-        status = "ok"
+        status = "incomplete" if any(r["failed"] for r in out) else "ok"
         return out
     finally:
         ctx.results.finish_run(run_id, status)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .metrics import bootstrap_ci, final_score
+from .metrics import bootstrap_ci, final_score, normal_ci_clipped, wilson_ci
 
 NAN = float("nan")
 
@@ -24,7 +24,7 @@ NAN = float("nan")
 class Column:
     key: str      # name in CSV/JSON
     label: str    # header shown to people
-    kind: str     # rate | mean | efficiency | final | tokens | aggregate
+    kind: str     # rate | mean | efficiency | final | tokens | aggregate | count | failures
     metric: Optional[str] = None  # the per-item metric it reads
     higher_better: bool = True
     compare: bool = True  # False: descriptive only (no best mark), e.g. the share of truncated prompts
@@ -43,7 +43,9 @@ TOKENS = Column("tokens", "tokens", "tokens", "n_tokens", higher_better=False)
 # (the thesis's test reward, from which ``perfect`` is derived); ``reward_mean`` their mean
 AVG_REWARD = Column("reward", "Avg. reward", "mean", "reward")
 PERFECT = Column("perfect", "Perfect match", "rate", "perfect")
-N_ITEMS = Column("n", "n", "count")
+N_ITEMS = Column("n", "n", "count")  # items scored (failed ones are not)
+# items whose generation failed: shown when any cell of the table has one (the cell is then incomplete)
+FAILED = Column("failed", "failed", "failures", compare=False)
 
 KNOWN = {c.metric: c for c in (ACCURACY, JUDGE, AVG_REWARD,
                                Column("reward_mean", "reward (mean of n)", "mean", "reward_mean"), PERFECT,
@@ -126,10 +128,15 @@ def figure(col: Column, items: pd.DataFrame, ref: Optional[pd.DataFrame]) -> Fig
         if col.kind == "aggregate":
             se_col = f"{col.metric}_stderr"
             se = float(items[se_col].mean()) if se_col in items else NAN
-            return Figure(float(v.mean()), float(v.mean()) - 1.96 * se, float(v.mean()) + 1.96 * se, n=len(v))
+            value = float(v.mean())
+            lo, hi = normal_ci_clipped(value, se) if 0.0 <= value <= 1.0 else (value - 1.96 * se, value + 1.96 * se)
+            return Figure(value, lo, hi, n=len(v))
         if col.kind == "tokens":
             return Figure(float(v.mean()), n=len(v))
-        lo, hi = bootstrap_ci(v)
+        if col.kind == "rate" and set(v.unique()) <= {0.0, 1.0}:  # a proportion: Wilson, see metrics.py
+            lo, hi = wilson_ci(int(v.sum()), len(v))
+        else:
+            lo, hi = bootstrap_ci(v)
         return Figure(float(v.mean()), lo, hi, n=len(v))
     eff_items = _with_ref(items, ref)
     if col.kind == "efficiency":

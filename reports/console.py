@@ -110,6 +110,7 @@ def write(ctx: Context, out_dir: Path, fmts: list[str], tables: list[ReportTable
                 + plots.efficiency_plots(suite_tables))
         lines = [f"profile {meta['profile']} · store {meta['store']} · generated {meta['generated']} · "
                  f"code {meta['code_version']}"]
-        put(f"{stem}.html", html.page(meta["title"], lines, tables, figs, prov))
+        samples = ctx.samples(used) if getattr(ctx, "samples", None) else None  # set by the application
+        put(f"{stem}.html", html.page(meta["title"], lines, tables, figs, prov, samples=samples))
     return written
 

@@ -2,6 +2,9 @@
 
 Only cells whose model fingerprint matches the registry's current recipe are read: a model
 retrained under a new recipe never shows its predecessor's numbers. Reports never run a model.
+
+A failed generation (stored with an ``error``) is not an item result: it is kept out of the
+per-item frame (so no figure counts it) and listed in ``CellData.failures`` instead.
 """
 from __future__ import annotations
 
@@ -28,7 +31,17 @@ class CellData:
     manifest: dict
     updated: float
     current_config: bool  # its generation config is the profile's current one
-    items: pd.DataFrame = field(repr=False)  # one row per item: item_id, dataset, one column per metric
+    items: pd.DataFrame = field(repr=False)  # one row per scored item: item_id, dataset, one column per metric
+    failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["item_id", "dataset", "error"]),
+                                   repr=False)  # one row per failed item: item_id, dataset, error
+
+    @property
+    def incomplete(self) -> bool:
+        return not self.failures.empty
+
+    def failed(self, dataset: Optional[str] = None) -> pd.DataFrame:
+        """The failed items, all or one dataset's."""
+        return self.failures if dataset is None else self.failures[self.failures["dataset"] == dataset]
 
 
 def cells(ctx: Context) -> pd.DataFrame:
@@ -47,13 +60,21 @@ def item_scores(ctx: Context, model_fp: str, suite: str, protocol: str, gen_hash
         "SELECT s.item_id, s.metric, s.value, g.dataset FROM scores s JOIN generations g ON "
         "g.model_fp=s.model_fp AND g.suite=s.suite AND g.protocol=s.protocol AND g.item_id=s.item_id "
         "AND g.gen_hash=s.gen_hash AND g.sample=s.sample "
-        "WHERE s.model_fp=? AND s.suite=? AND s.protocol=? AND s.gen_hash=? AND s.sample=0",
+        # a failure is never an item result, even where an older version stored scores for it
+        "WHERE s.model_fp=? AND s.suite=? AND s.protocol=? AND s.gen_hash=? AND s.sample=0 AND g.error IS NULL",
         (model_fp, suite, protocol, gen_hash))
     if df.empty:
         return df
     wide = df.pivot_table(index=["item_id", "dataset"], columns="metric", values="value", aggfunc="first")
     wide.columns.name = None
     return wide.reset_index()
+
+
+def item_failures(ctx: Context, model_fp: str, suite: str, protocol: str, gen_hash: str) -> pd.DataFrame:
+    """One row per failed item: item_id, dataset, error (the reason)."""
+    return ctx.results.frame(
+        "SELECT item_id, dataset, error FROM generations WHERE model_fp=? AND suite=? AND protocol=? AND gen_hash=? "
+        "AND sample=0 AND error IS NOT NULL ORDER BY item_id", (model_fp, suite, protocol, gen_hash))
 
 
 def load_cells(ctx: Context) -> list[CellData]:
@@ -81,6 +102,7 @@ def load_cells(ctx: Context) -> list[CellData]:
                                pd.DataFrame())
     for cell in chosen.values():
         cell.items = item_scores(ctx, cell.model_fp, cell.suite, cell.protocol, cell.gen_hash)
+        cell.failures = item_failures(ctx, cell.model_fp, cell.suite, cell.protocol, cell.gen_hash)
     return list(chosen.values())
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 
 from .layout import BEST_MARK, ReportTable, row_texts, uniform_note
 from .plots import Plot
+from .samples_html import section as samples_section
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#1d2433;
@@ -72,7 +73,8 @@ def _plot(p: Plot) -> str:
             f"<figcaption><b>{escape(p.title)}.</b> {escape(p.caption)}</figcaption></figure>")
 
 
-def page(title: str, meta: list[str], tables: list[ReportTable], plots: list[Plot], prov: pd.DataFrame) -> str:
+def page(title: str, meta: list[str], tables: list[ReportTable], plots: list[Plot], prov: pd.DataFrame,
+         samples: list[dict] | None = None) -> str:
     parts = [f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>{escape(title)}</h1>", "".join(f'<div class="meta">{escape(m)}</div>' for m in meta)]
@@ -80,6 +82,7 @@ def page(title: str, meta: list[str], tables: list[ReportTable], plots: list[Plo
     if plots:
         parts.append("<h2 id=\"plots\">Plots</h2>")
         parts += [_plot(p) for p in plots]
+    parts.append(samples_section(samples or []))
     parts.append('<h2 id="provenance">Provenance (every figure above comes from one of these cells)</h2>')
     parts.append(_frame(prov) if not prov.empty else "<p>No stored cells.</p>")
     parts.append("</body></html>\n")

@@ -52,6 +52,8 @@ def cell_text(col: Column, fig: Figure, ci: bool = True) -> str:
         return fig.note or "—"
     if col.kind == "count":
         return str(int(fig.value))
+    if col.kind == "failures":  # the mark of an incomplete cell, in every format
+        return f"{int(fig.value)} (incomplete)" if fig.value else "0"
     if col.kind == "rate":
         main, lo, hi = f"{100 * fig.value:.1f}%", f"{100 * fig.lo:.1f}", f"{100 * fig.hi:.1f}"
     else:

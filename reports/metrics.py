@@ -1,19 +1,50 @@
-"""Aggregate metrics of the thesis tables, with 95% bootstrap confidence intervals."""
+"""Aggregate metrics of the tables and their 95% confidence intervals.
+
+- a proportion (a 0/1 metric: accuracy, perfect match) gets the Wilson score interval: it stays
+  inside [0, 1] and is not degenerate at 0 or n successes (0 of 8 correct is [0, 0.32], where a
+  percentile bootstrap of eight zeros says [0, 0]);
+- a mean of anything else (judge score, mean reward) gets a percentile bootstrap over items
+  (``N_BOOT`` resamples), which stays inside the range of the values;
+- lm-eval's own aggregate is shown as lm-eval reports it, acc ± 1.96·stderr, clipped to [0, 1].
+"""
 from __future__ import annotations
 
+import math
+
 import numpy as np
-import pandas as pd
 
 N_BOOT = 1000
+Z95 = 1.96  # as lm-eval prints its interval
+
+CI_NOTE = (f"95% CIs: Wilson score interval on 0/1 rates, percentile bootstrap ({N_BOOT} item resamples) on "
+           "other means, lm-eval's acc ± 1.96·stderr clipped to [0, 1] on its aggregates")
+
+
+def wilson_ci(successes: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval for ``successes`` out of ``n`` (scipy's implementation)."""
+    if n < 1:
+        return (float("nan"), float("nan"))
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(max(0.0, ci.low)), float(min(1.0, ci.high))
 
 
 def bootstrap_ci(values, seed: int = 0) -> tuple[float, float]:
+    """95% percentile bootstrap interval of the mean of ``values`` (NaN with fewer than 2)."""
     v = np.asarray(values, dtype=float)
     if len(v) < 2:
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     means = v[rng.integers(0, len(v), size=(N_BOOT, len(v)))].mean(axis=1)
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def normal_ci_clipped(value: float, stderr: float, lo: float = 0.0, hi: float = 1.0) -> tuple[float, float]:
+    """value ± 1.96·stderr clipped to [lo, hi] (lm-eval's interval for its acc)."""
+    if math.isnan(value) or math.isnan(stderr):
+        return (float("nan"), float("nan"))
+    return max(lo, value - Z95 * stderr), min(hi, value + Z95 * stderr)
 
 
 def final_score(accuracy: float, judge: float, eff: float) -> float:

@@ -85,7 +85,7 @@ def accuracy_plots(tables: list[ReportTable]) -> list[Plot]:
         ax.set_ylim(0, 105)
         ax.set_title(f"{t.title}: {key} with 95% CI")
         ax.legend(fontsize=8, loc="upper right")
-        plots.append(Plot(f"{t.title}: {key}", f"{key} per dataset and model; error bars: 95% bootstrap CI.",
+        plots.append(Plot(f"{t.title}: {key}", f"{key} per dataset and model; error bars: 95% CI (Wilson score for rates, percentile bootstrap for means).",
                           _png(fig)))
     return plots
 
@@ -115,7 +115,7 @@ def efficiency_plots(tables: list[ReportTable]) -> list[Plot]:
         ax.set_ylabel(f"{key} (%)")
         ax.set_title(f"{t.title}: {key} vs. efficiency")
         plots.append(Plot(f"{t.title}: {key} vs. efficiency",
-                          "Each point is a model on a dataset; vertical bars: 95% bootstrap CI.", _png(fig)))
+                          "Each point is a model on a dataset; vertical bars: 95% CI (Wilson score for rates, percentile bootstrap for means).", _png(fig)))
     return plots
 
 

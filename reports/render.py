@@ -17,7 +17,8 @@ STYLE = {"published": "dim", "delta": "italic"}
 # -- console ------------------------------------------------------------------------------------
 def rich_table(t: ReportTable) -> tuple[Table, list[str]]:
     """The table for the console, and footnotes: a row that was not run shows 'not run [k]' and
-    footnote k gives the command (long commands would otherwise wrap every cell)."""
+    footnote k gives the command (long commands would otherwise wrap every cell); so does any
+    other missing figure ('not scored: 4 failed [k]')."""
     rt = Table(title=t.title, title_justify="left")
     for h in t.row_header:
         rt.add_column(h, justify="left")
@@ -32,6 +33,11 @@ def rich_table(t: ReportTable) -> tuple[Table, list[str]]:
         if note and len(row.figures) > 1:
             notes += [note] if note not in notes else []
             texts = [f"not run [{notes.index(note) + 1}]"] + ["not run"] * (len(texts) - 1)
+        else:  # a missing figure says why in a word; its footnote gives the command
+            for j, fig in enumerate(row.figures):
+                if fig.missing and not fig.text and " — " in fig.note:
+                    notes += [fig.note] if fig.note not in notes else []
+                    texts[j] = f"{fig.note.split(' — ')[0]} [{notes.index(fig.note) + 1}]"
         for text, fig in zip(texts, row.figures):
             cells.append(Text(f"{text} {BEST_MARK}", style="bold green") if fig.best else Text(text))
         last = i + 1 == len(t.rows) or t.rows[i + 1].labels[0] != row.labels[0]
@@ -144,6 +150,8 @@ def table_json(t: ReportTable) -> dict:
         "key": t.key, "title": t.title, "caption": t.caption, "row_header": t.row_header,
         "columns": [{"group": g, "key": c.key, "label": c.label, "kind": c.kind} for g, c in t.columns],
         "rows": [{"labels": r.labels, "style": r.style,
+                  "incomplete": any(c.kind == "failures" and not f.missing and f.value > 0
+                                    for (_, c), f in zip(t.columns, r.figures)),
                   "cells": [{"text": cell_text(c, f), "value": _clean(f.value), "lo": _clean(f.lo),
                              "hi": _clean(f.hi), "n": f.n, "best": f.best, "p": _clean(f.p),
                              "note": f.note or None}

@@ -1,5 +1,11 @@
 """`bench report --thesis`: the thesis's three tables, same rows and columns, with the published
-figures (reports/published.py), the reproduced ones from the store, and their difference."""
+figures (reports/published.py), the reproduced ones from the store, and their difference.
+
+A reproduced figure is only printed for a complete cell: where any item of the cell (of that
+dataset) failed, the cell says "incomplete (k failed)" instead, whatever the share — a thesis
+figure on part of the items is not the thesis's figure, and a small share today is a large one
+on a flaky endpoint tomorrow. The suite table (`bench report`) still shows the partial figures,
+marked incomplete."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -13,7 +19,8 @@ from . import published
 from .columns import ACCURACY, AVG_REWARD, EFFICIENCY, FINAL, JUDGE, PERFECT, Column, Figure
 from .data import CellData, find
 from .layout import ReportTable, Row
-from .tables import TEST_NOTE, compute, judge_note, profile_note
+from .metrics import CI_NOTE
+from .tables import TEST_NOTE, compute, failed_items, judge_note, profile_note, run_hint
 
 
 @dataclass(frozen=True)
@@ -59,14 +66,25 @@ def _delta(col: Column, pub: published.PublishedFigure, rep: Figure) -> Figure:
 def thesis_table(ctx: Context, all_cells: list[CellData], spec: ThesisSpec) -> ReportTable:
     models = [r.model for r in spec.rows]
     cols = list(spec.columns)
-    figs = compute(ctx, all_cells, spec.suite, spec.protocol, models, [(d, cols) for d, _ in spec.groups])
+    failed = {(m, gi): len(failed_items(find(all_cells, m, spec.suite, spec.protocol), d))
+              for m in models for gi, (d, _) in enumerate(spec.groups)}
+    incomplete = frozenset(k for k, n in failed.items() if n)
+    figs = compute(ctx, all_cells, spec.suite, spec.protocol, models, [(d, cols) for d, _ in spec.groups],
+                   exclude=incomplete)
+    for m, gi in incomplete:
+        for c in cols:
+            figs[(m, gi, c.key)] = Figure(text=f"incomplete ({failed[(m, gi)]} failed)", n=figs[(m, gi, c.key)].n,
+                                          note=f"incomplete ({failed[(m, gi)]} failed) — retry: "
+                                               f"{run_hint(ctx, m, spec.suite)}")
     used = [c for m in models if (c := find(all_cells, m, spec.suite, spec.protocol))]
     caption = "; ".join(p for p in (
         f"{spec.title}, {spec.protocol} protocol",
         f"published: {published.SOURCE}, * = the thesis's own best mark (no significance test)",
         f"reproduced: {profile_note(ctx)}",
         judge_note({c.judge for c in used} or {ctx.profile.judge}),
-        "95% bootstrap CIs on reproduced rates and means",
+        CI_NOTE.replace("95% CIs", "95% CIs of reproduced figures"),
+        "incomplete (k failed): k items of the cell failed to generate (see `bench report` for the partial "
+        "figures; the next `bench run` retries them)" if incomplete else "",
         TEST_NOTE.replace("column's best", "best reproduced value of a column"),
         "Δ = reproduced − published (accuracy in percentage points)",
         spec.note) if p) + "."

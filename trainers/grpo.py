@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .callbacks import device_args, quiet_trainer
 from core.thesis_format import messages
+from core.tracking import report_to
 from .curves import plot_reward_curves
 
 
@@ -39,7 +40,7 @@ def train(job, out_dir: Path) -> dict:
         max_completion_length=h["max_completion_length"], temperature=h["temperature"], min_p=h["min_p"],
         num_train_epochs=h["epochs"], max_steps=h["max_steps"], beta=h["beta"], loss_type=h["loss_type"],
         seed=h["seed"], save_strategy="steps" if h["save_steps"] else "no", save_steps=h["save_steps"] or 500,
-        logging_steps=1, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        logging_steps=1, report_to=report_to(job.profile.report_to, out_dir), disable_tqdm=True, dataloader_num_workers=0,
         gradient_checkpointing=h["gradient_checkpointing"],
         **device_args(),
     )

@@ -12,6 +12,7 @@ from core.thesis_format import REASONING_START
 
 from .callbacks import device_args, quiet_trainer
 from core.thesis_format import messages
+from core.tracking import report_to
 
 
 def train(job, out_dir: Path) -> dict:
@@ -42,7 +43,7 @@ def train(job, out_dir: Path) -> dict:
         eval_strategy="steps" if split else "no", eval_steps=h["eval_steps"],
         save_strategy="steps" if split else "no", save_steps=h["eval_steps"], save_total_limit=2,
         load_best_model_at_end=bool(split), metric_for_best_model="eval_loss", greater_is_better=False,
-        logging_steps=10, report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        logging_steps=10, report_to=report_to(job.profile.report_to, out_dir), disable_tqdm=True, dataloader_num_workers=0,
         gradient_checkpointing=h["gradient_checkpointing"],
         **device_args(),
     )

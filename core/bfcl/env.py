@@ -47,7 +47,14 @@ def _cleanup(path: str, pid: int) -> None:
 def bfcl_module(name: str):
     """Import ``bfcl_eval.<name>`` after the environment is prepared."""
     scratch_root()
-    return importlib.import_module(f"bfcl_eval.{name}" if name else "bfcl_eval")
+    try:
+        return importlib.import_module(f"bfcl_eval.{name}" if name else "bfcl_eval")
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("bfcl_eval") and exc.name != "soundfile":
+            raise
+        from core.errors import BadInput  # an optional extra: the install decides, not the code
+
+        raise BadInput("the BFCL suite and rewards need bfcl-eval: pip install 'grpo-bench[bfcl]'") from None
 
 
 # Prepare the environment as soon as this package is imported.

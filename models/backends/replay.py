@@ -1,6 +1,9 @@
 """Replay: generations made elsewhere, one JSON object per line {"suite", "item_id", "completion"}.
 
-Items the file lacks are recorded as failures (empty completion + error), never invented.
+Items the file lacks are recorded as failures (with their reason), never invented, so a file
+filled in between two runs completes the cell on the next run. Ids the suite does not have are
+bad input (``check_ids``): the file was made for another suite, profile or data source, and
+silently ignoring its lines would leave every item failed for a reason nobody sees.
 """
 from __future__ import annotations
 
@@ -32,6 +35,15 @@ class ReplayBackend:
 
     def use(self, adapter, key=None) -> None:
         """Nothing to select: the file is one model's answers."""
+
+    def check_ids(self, suite: str, known) -> None:
+        """One-line BadInput when the file has ids for ``suite`` that ``known`` (the suite's item
+        ids) lacks: how many, and the first few."""
+        extra = sorted(i for s, i in self.rows if s == suite and i not in known)
+        if extra:
+            shown = ", ".join(extra[:3]) + (", …" if len(extra) > 3 else "")
+            raise BadInput(f"{self.path}: {len(extra)} item id(s) for suite '{suite}' are not in the suite "
+                           f"({shown}): was the file made for another profile or data source?")
 
     def generate(self, prompts: list, max_new_tokens: int, batch_size: int, label: str = "replay",
                  on_batch=None, sampling=None, n: int = 1, item_ids=None, suite: str = "") -> list:

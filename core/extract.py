@@ -10,6 +10,23 @@ _SOLUTION = re.compile(re.escape(SOLUTION_START) + r"(.*?)(?:" + re.escape(SOLUT
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 
 
+def tag_span(text: str, start: str, end: str, pos: int = 0) -> Optional[tuple[int, int]]:
+    """[a, b) of the text between the first ``start`` tag at or after ``pos`` and the first
+    ``end`` tag after it; None when either is missing.
+
+    Exactly what ``re.search(start + "(.*?)" + end, text, re.S).span(1)`` gives, in linear time:
+    that regex retries the lazy scan from every later ``start`` when the first one is unclosed,
+    quadratic in a run of unclosed tags (a degenerate model writes thousands). If the first
+    ``start`` has no ``end`` after it, no later one has, so one forward ``find`` each suffices.
+    """
+    a = text.find(start, pos)
+    if a < 0:
+        return None
+    a += len(start)
+    b = text.find(end, a)
+    return None if b < 0 else (a, b)
+
+
 def solution_text(completion: str) -> Optional[str]:
     """The text inside the first solution tags (an unclosed tag runs to the end), or None."""
     if not isinstance(completion, str):

@@ -1,23 +1,77 @@
-"""Rich progress bars for long work (training steps, generation, judging), on stderr."""
+"""Rich progress bars for long work (training steps, generation, judging), on stderr, and the
+consoles every command prints with.
+
+Consoles are made on first use, not at import, and bound to a stream that can be written: a
+process started with stdout or stderr closed has ``sys.stdout``/``sys.stderr`` set to None (or a
+closed file), and a console built at import from ``sys.stdout.isatty()`` raised before any
+command ran. Such a stream is replaced by the null device: the command still runs, its output
+goes nowhere, as it would with ``>/dev/null``.
+"""
 from __future__ import annotations
 
 import contextlib
 import os
 import sys
+from typing import Any, Optional, TextIO
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console(stderr=True)
+
+def usable(stream: Optional[TextIO]) -> TextIO:
+    """``stream`` if it can be written to, else the null device."""
+    # no fileno() probe: in-memory streams (pytest's capture, io.StringIO) have none and are fine
+    with contextlib.suppress(AttributeError, ValueError):
+        if stream is not None and not stream.closed:
+            return stream
+    return open(os.devnull, "w", encoding="utf-8")
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+class LazyConsole:
+    """A rich ``Console`` created on first use (see the module docstring); attribute access is
+    forwarded to it. ``stderr=True`` writes to standard error, else to standard output. ``wide``:
+    a stream that is not a terminal gets a width of 200, so tables do not wrap at 80. A usable
+    stream is looked up at each write, as rich does (so a redirected ``sys.stdout`` is followed)."""
+
+    def __init__(self, stderr: bool = False, wide: bool = False, **kwargs: Any):
+        self._stderr, self._wide, self._kwargs, self._console = stderr, wide, kwargs, None
+
+    def get(self) -> Console:
+        if self._console is None:
+            current = sys.stderr if self._stderr else sys.stdout
+            stream = usable(current)
+            kwargs = dict(self._kwargs)
+            if self._wide:
+                kwargs.setdefault("width", None if _isatty(stream) else 200)
+            if stream is current:
+                self._console = Console(stderr=self._stderr, **kwargs)
+            else:
+                self._console = Console(file=stream, **kwargs)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+
+console = LazyConsole(stderr=True)
 
 
 @contextlib.contextmanager
 def progress_bar(label: str, total: int):
     """Yields ``advance(n=1, **fields)``; fields (e.g. loss=0.3) are shown beside the bar."""
-    quiet = os.environ.get("BENCH_QUIET") == "1" or not sys.stderr.isatty() and os.environ.get("CI")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    stderr = sys.stderr
+    quiet = os.environ.get("BENCH_QUIET") == "1" or not (stderr is not None and _isatty(stderr)) and os.environ.get("CI")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                  console=console, disable=bool(quiet), transient=False) as prog:
+                  console=console.get(), disable=bool(quiet), transient=False) as prog:
         task = prog.add_task(label, total=total, info="")
 
         def advance(n: int = 1, **fields):

@@ -5,76 +5,88 @@ Unknown keys are errors, so a typo never silently trains with a default.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+# Every numeric field is constrained here, at load: torch, TRL and PEFT otherwise find the
+# mistake deep inside training (a traceback) or not at all (lr = .inf trained an all-NaN adapter
+# and exited 0). Floats must be finite; counts at least 1 where 0 means nothing would happen.
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # numpy's and torch's seed range
+Count = Annotated[int, Field(ge=1)]
+Steps = Annotated[int, Field(ge=0)]
+MaxSteps = Annotated[int, Field(ge=-1)]  # -1: as many as the epochs give
+Rate = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+Tokens = Annotated[int, Field(ge=1, le=32_768)]
 
 
 class _Hyper(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    seed: int = 3407
+    seed: Seed = 3407
 
 
 class SFTHyper(_Hyper):
-    epochs: float = 2
-    learning_rate: float = 2e-4
+    epochs: Rate = 2
+    learning_rate: Rate = 2e-4
     lr_scheduler: str = "linear"
-    warmup_steps: int = 5
-    batch_size: int = 1
-    grad_accum: int = 4
-    max_seq_length: int = 2048
-    lora_r: int = 32
-    lora_alpha: int = 64
-    weight_decay: float = 0.01
-    eval_fraction: float = 0.1
-    eval_steps: int = 250
-    max_rows: int = 5000
+    warmup_steps: Steps = 5
+    batch_size: Count = 1
+    grad_accum: Count = 4
+    max_seq_length: Tokens = 2048
+    lora_r: Count = 32
+    lora_alpha: Count = 64
+    weight_decay: NonNeg = 0.01
+    eval_fraction: Fraction = 0.1
+    eval_steps: Count = 250
+    max_rows: Count = 5000
     gradient_checkpointing: bool = True  # memory for a 4B model; pure recompute cost on a tiny one
 
 
 class GRPOHyper(_Hyper):
-    learning_rate: float = 1e-6
+    learning_rate: Rate = 1e-6
     lr_scheduler: str = "cosine"
-    warmup_ratio: float = 0.05
-    batch_size: int = 2  # prompts per device step
-    grad_accum: int = 8
-    num_generations: int = 3
-    max_prompt_length: int = 512
-    max_completion_length: int = 1536
-    temperature: float = 1.0
-    min_p: Optional[float] = 0.1
-    epochs: float = 1
-    train_rows: int = 1000
-    max_steps: int = -1
-    save_steps: int = 0
-    beta: float = 0.0  # TRL's default: no KL term (the thesis scripts set none)
+    warmup_ratio: Fraction = 0.05
+    batch_size: Count = 2  # prompts per device step
+    grad_accum: Count = 8
+    num_generations: int = Field(3, ge=2)  # GRPO's advantage is relative to the group: one is nothing
+    max_prompt_length: Tokens = 512
+    max_completion_length: Tokens = 1536
+    temperature: Rate = 1.0
+    min_p: Optional[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] = 0.1
+    epochs: Rate = 1
+    train_rows: Count = 1000
+    max_steps: MaxSteps = -1
+    save_steps: Steps = 0
+    beta: NonNeg = 0.0  # TRL's default: no KL term (the thesis scripts set none)
     gradient_checkpointing: bool = True
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "grpo"
 
 
 class BFCLHyper(_Hyper):
-    learning_rate: float = 5e-7
-    warmup_steps: int = 50
-    batch_size: int = 1
-    grad_accum: int = 4
-    num_generations: int = 6
-    temperature: float = 0.8
-    top_p: float = 0.95
-    repetition_penalty: float = 1.15
-    max_completion_length: int = 512
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    kl_coef: float = 0.001
-    max_grad_norm: float = 0.3
-    ref_refresh_steps: int = 500
-    replay_size: int = 2000
-    epochs: int = 100
-    patience: int = 5
-    max_steps: int = -1
-    replay_coef: float = 0.1  # weight of the replay buffer's off-policy term (not published)
-    train_rows: int = 0  # 0 = the whole thesis train split (160 entries)
-    test_rows: int = 0  # 0 = the whole test split (40 entries)
+    learning_rate: Rate = 5e-7
+    warmup_steps: Steps = 50
+    batch_size: Count = 1
+    grad_accum: Count = 4
+    num_generations: Count = 6
+    temperature: Rate = 0.8
+    top_p: float = Field(0.95, gt=0, le=1, allow_inf_nan=False)
+    repetition_penalty: Rate = 1.15
+    max_completion_length: Tokens = 512
+    lora_r: Count = 16
+    lora_alpha: Count = 32
+    lora_dropout: Fraction = 0.05
+    kl_coef: NonNeg = 0.001
+    max_grad_norm: Rate = 0.3
+    ref_refresh_steps: Count = 500
+    replay_size: Steps = 2000
+    epochs: Count = 100
+    patience: Count = 5
+    max_steps: MaxSteps = -1
+    replay_coef: NonNeg = 0.1  # weight of the replay buffer's off-policy term (not published)
+    train_rows: Steps = 0  # 0 = the whole thesis train split (160 entries)
+    test_rows: Steps = 0  # 0 = the whole test split (40 entries)
 
 
 # settings that change how a run is carried out, not the weights it produces: not fingerprinted

@@ -3,6 +3,7 @@ with a check of which of the four thesis tags the answer contains, then an inter
 loop on stdin (quit / exit / q or end of input stops it)."""
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Optional, TextIO
 
@@ -11,6 +12,7 @@ from rich.markup import escape
 
 from core.context import Context
 from core.errors import BadInput, NotBuilt
+from core.progress import LazyConsole
 from core.thesis_format import REASONING_START, TAGS
 from models import kind_of
 
@@ -49,6 +51,24 @@ def _handle(ctx: Context, name: str):
     return model_handle(ctx, name)
 
 
+def read_prompt(stdin: Optional[TextIO]) -> Optional[str]:
+    """The next line of input; None at end of input. A missing (``sys.stdin`` is None when the
+    process starts with it closed) or closed stdin is the end of input too; bytes that are not
+    UTF-8 (a Latin-1 'é') become U+FFFD instead of a UnicodeDecodeError."""
+    if stdin is None:
+        return None
+    if hasattr(stdin, "reconfigure") and getattr(stdin, "errors", "replace") == "strict":
+        with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
+            stdin.reconfigure(errors="replace")
+    try:
+        line = stdin.readline()
+    except (OSError, ValueError):  # closed stream or descriptor
+        return None
+    except UnicodeDecodeError:  # a stream that cannot be reconfigured: skip the undecodable line
+        return ""
+    return line or None
+
+
 def _answer(ctx: Context, handle, question: str) -> str:
     from core.thesis_format import messages
 
@@ -61,8 +81,8 @@ def chat(ctx: Context, name: str, once: bool = False, stdin: Optional[TextIO] = 
          console: Optional[Console] = None) -> int:
     from core.extract import numeric_correct, solution_text
 
-    out = console or Console(width=None if sys.stdout.isatty() else 200, highlight=False)
-    stdin = stdin or sys.stdin
+    out = console or LazyConsole(wide=True, highlight=False)
+    stdin = stdin if stdin is not None else sys.stdin
     handle = _handle(ctx, name)
     out.print(f"[bold]{name}[/] [{handle.fingerprint[:12]}], profile {ctx.profile_name}, greedy, "
               f"≤ {ctx.profile.generation.max_new_tokens} new tokens")
@@ -80,8 +100,8 @@ def chat(ctx: Context, name: str, once: bool = False, stdin: Optional[TextIO] = 
     out.print("\nAsk your own question (quit, exit or q to stop).")
     while True:
         out.print("[bold]you>[/] ", end="")
-        line = stdin.readline()
-        if not line:  # end of input
+        line = read_prompt(stdin)
+        if line is None:  # end of input
             out.print()
             break
         line = line.strip()

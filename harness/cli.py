@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
+        if getattr(args, "store", None) is not None and not args.store.strip():
+            # "" resolves to the working directory: the store and its reports would land in the repository
+            raise BadInput("--store is empty (give a folder, e.g. --store runs)")
         from . import commands
 
         return getattr(commands, f"cmd_{args.cmd}")(args) or 0

@@ -6,19 +6,19 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from core.context import Context
 from core.errors import BadInput, NotBuilt, RunFailed
+from core.progress import LazyConsole
 from models import KINDS
 
 from .plan import make_plan
 from .registry import load_registry, protocols
 from .runner import plan_json, resolve, run, train_missing
 
-out = Console(width=None if sys.stdout.isatty() else 200)
+out = LazyConsole(wide=True)  # made on first print: a closed stdout must not fail the import
 
 
 STORE_REGISTRY = "registry.yaml"  # the registry a store was last run with (STORE/registry.yaml)

@@ -4,15 +4,14 @@ Everything comes from the results store and the checkpoint manifests; no model i
 """
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Iterable, Optional
 
-from rich.console import Console
 
 from core.errors import BadInput
 from core.context import Context, code_version
+from core.progress import LazyConsole
 
 from . import html, plots, render
 from .data import CellData, load_cells, train_manifests
@@ -21,7 +20,7 @@ from .provenance import provenance, short
 from .tables import suite_table
 from .thesis import thesis_cells, thesis_tables
 
-out = Console(width=None if sys.stdout.isatty() else 200)
+out = LazyConsole(wide=True)  # made on first print: a closed stdout must not fail the import
 
 FORMATS = ("md", "latex", "csv", "json", "html")
 DEFAULT_FORMATS = ("md", "csv")

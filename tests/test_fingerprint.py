@@ -59,13 +59,13 @@ def test_editing_a_reward_changes_exactly_its_variants_and_descendants(registry_
 
 
 def test_editing_a_helper_a_reward_calls_changes_its_users(registry_path, monkeypatch):
-    """check_answer calls exact_format_pattern: editing the helper retrains every check_answer user."""
+    """check_answer calls exact_format_answer: editing the helper retrains every check_answer user."""
     from core.rewards import _answer
 
     reg = load_registry(registry_path)
     before = _fps(reg)
-    original = _answer.exact_format_pattern
-    monkeypatch.setattr(_answer, "exact_format_pattern", lambda: original())
+    original = _answer.exact_format_answer
+    monkeypatch.setattr(_answer, "exact_format_answer", lambda text: original(text))
     after = _fps(reg)
     changed = {n for n in before if before[n] != after[n]}
     users = {"grpo-1k", "grpo-1k-v2", "grpo-1k-v3", "grpo-1k-def", "grpo-1k-def-fixed", "bfcl-nohybrid"}

@@ -14,7 +14,15 @@ MAX_CHARS = 20_000  # longer texts are cut: regexes stay linear and fast
 YES = {"yes", "true", "correct", "right", "yeah", "yep", "y"}
 NO = {"no", "false", "incorrect", "wrong", "not", "nope", "n"}
 _WORD = re.compile(r"[a-z]+")
-_ANSWER_YN = re.compile(r"answer\s*(?:is|would be|should be|will be|:|=)?\s*[\"'(\[*]*\s*(yes|no|true|false)\b")
+# The phrase rules read "answer", blanks, an optional connective, blanks, opening quotes/brackets,
+# blanks, the answer. Written the obvious way (\s* (is)? \s* ["(]* \s*) three blank runs are
+# adjacent whenever the optional parts are absent, and the regex engine tries every split of a
+# whitespace run among them: cubic ("answer" + 2,000 spaces took 32 s). Folding each blank run
+# into the optional part before it matches the same texts with one way to split a run.
+_CONNECTIVE = r"(?:(?:is|would be|should be|will be|:|=)\s*)?"
+_ANSWER_YN = re.compile(r"answer\s*" + _CONNECTIVE + r"(?:[\"'(\[*]+\s*)?(yes|no|true|false)\b")
+_AFTER_LABEL_WORD = re.compile(r"\s+[A-Za-z]")
+_ARTICLE_A = re.compile(r"\s+(?!(?:or|and)\b)[a-z]")
 
 
 def _norm(text: str) -> str:
@@ -63,14 +71,15 @@ def choice(text: Optional[str], labels: list[str], texts: list[str]) -> Optional
     if bare.upper() in upper:
         return upper[bare.upper()]
     # 2. a label leading the text, closed by a bracket, period or colon: "B) text", "(B) text", "c. text"
-    m = re.match(r"[\s\"'*`]*[(\[]?\s*(" + alt + r")\s*[)\].:]", s, re.I)
+    m = re.match(r"[\s\"'*`]*(?:[(\[]\s*)?(" + alt + r")\s*[)\].:]", s, re.I)
     if m:
         return upper[m.group(1).upper()]
     # 3. "the answer is B", "answer: (C)", "option D", "choice 2"; the last one wins
-    phrase = re.compile(r"(?:answer|option|choice)\s*(?:is|would be|should be|will be|:|=)?\s*[\"'*`(\[]*\s*("
+    phrase = re.compile(r"(?:answer|option|choice)\s*" + _CONNECTIVE + r"(?:[\"'*`(\[]+\s*)?("
                         + alt + r")(?![\w])", re.I)
+    # match at an offset, not on a slice: a slice per hit copies the rest of the text (quadratic)
     hits = [m for m in phrase.finditer(s)
-            if m.group(1).isupper() or m.group(1).isdigit() or not re.match(r"\s+[A-Za-z]", s[m.end():])]
+            if m.group(1).isupper() or m.group(1).isdigit() or not _AFTER_LABEL_WORD.match(s, m.end())]
     if hits:
         return upper[hits[-1].group(1).upper()]
     # 4. the choice text itself ("get frustrated"), alone or inside a sentence
@@ -92,7 +101,7 @@ def choice(text: Optional[str], labels: list[str], texts: list[str]) -> Optional
     if letters:
         found = set()
         for m in re.finditer(r"(?<![\w])(" + _label_alt([x.upper() for x in letters]) + r")(?![\w])", s):
-            if m.group(1) == "A" and re.match(r"\s+(?!(?:or|and)\b)[a-z]", s[m.end():]):
+            if m.group(1) == "A" and _ARTICLE_A.match(s, m.end()):
                 continue
             found.add(upper[m.group(1)])
         if len(found) == 1:

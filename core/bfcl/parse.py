@@ -20,12 +20,16 @@ import json
 import re
 from typing import Any
 
+from core.extract import tag_span
+
 MAX_CHARS = 100_000
 MAX_DEPTH = 50
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_SOLUTION_RE = re.compile(r"<SOLUTION>(.*?)</SOLUTION>", re.DOTALL)
-_FENCE_RE = re.compile(r"^```[A-Za-z0-9_+-]*\s*\n?(.*?)\n?```$", re.DOTALL)
+# possessive: the language tag and the blank run after it never give characters back, so a
+# fence without its closing ``` fails in one scan (backtracking into the run was quadratic);
+# neither class can hold the closing fence, so no match is lost
+_FENCE_RE = re.compile(r"^```[A-Za-z0-9_+-]*+\s*+\n?(.*?)\n?```$", re.DOTALL)
 
 
 class _Reject(ValueError):
@@ -177,9 +181,9 @@ def parse_calls(text: str, allow_json: bool = True, allow_python: bool = True) -
     """
     if not isinstance(text, str) or len(text) > MAX_CHARS:
         return []
-    m = _SOLUTION_RE.search(text)
-    if m:
-        text = m.group(1)
+    span = tag_span(text, "<SOLUTION>", "</SOLUTION>")  # linear, as the lazy regex was not
+    if span:
+        text = text[span[0] : span[1]]
     text = text.strip()
     fence = _FENCE_RE.match(text)
     if fence:

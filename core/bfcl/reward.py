@@ -9,6 +9,7 @@ import json
 import re
 from collections import Counter
 
+from core.extract import tag_span
 from core.thesis_format import REASONING_START, SOLUTION_END, SOLUTION_START
 
 # Quirk: the original format bonus looks for this tag, which the output format never uses
@@ -16,7 +17,9 @@ from core.thesis_format import REASONING_START, SOLUTION_END, SOLUTION_START
 QUIRK_REASONING_END = "</end_working_out>"
 PERFECT_THRESHOLD = 0.95
 
-_SOLUTION_RE = re.compile(re.escape(SOLUTION_START) + r"(.*?)" + re.escape(SOLUTION_END), re.DOTALL)
+# Longer completions are cut before scoring. No real completion comes near it (max_new_tokens is
+# at most 32,768 tokens); a degenerate replay or endpoint answer is still scored, in bounded time.
+MAX_CHARS = 400_000
 _NAME_RE = re.compile(r'"name"\s*:\s*"([^"]*)"')
 
 
@@ -26,8 +29,11 @@ def extract_called_names(completion: str) -> list[str]:
     JSON array (or single object) of ``{"name", "parameters"}`` inside ``<SOLUTION>`` (the whole
     text without the tag); when the JSON does not parse, every ``"name": "…"`` is taken.
     """
-    m = _SOLUTION_RE.search(completion)
-    content = m.group(1).strip() if m else completion
+    completion = completion[:MAX_CHARS]
+    # the first closed <SOLUTION>…</SOLUTION>, found linearly (the lazy regex was quadratic on
+    # runs of unclosed tags)
+    span = tag_span(completion, SOLUTION_START, SOLUTION_END)
+    content = completion[span[0] : span[1]].strip() if span else completion
     try:
         data = json.loads(content)
     except (ValueError, RecursionError):
@@ -40,6 +46,7 @@ def extract_called_names(completion: str) -> list[str]:
 
 
 def _format_bonus(completion: str) -> bool:
+    completion = completion[:MAX_CHARS]
     return all(t in completion for t in (REASONING_START, QUIRK_REASONING_END, SOLUTION_START, SOLUTION_END))
 
 

@@ -7,9 +7,14 @@ import re
 from core.thesis_format import SOLUTION_START
 
 from ._common import completion_texts, named, per_item
-from ._format import exact_format_pattern
+from ._format import exact_format_answer
 
-_NUMBER_AFTER_SOLUTION = re.compile(re.escape(SOLUTION_START) + r".*?[\s]{0,}([-]?[\d\.\,]{1,})", re.DOTALL)
+# The thesis reads ``<SOLUTION>.*?[\s]{0,}([-]?[\d\.\,]{1,})`` (DOTALL): the first number-ish run
+# after the first solution tag (if the first tag has none after it, no later one has). Its lazy
+# scan retries ``\s*`` at every character, quadratic on a whitespace run; searching for the run
+# itself from just after the tag is the same leftmost match (whitespace before it is skipped
+# either way) in linear time.
+_NUMBER_RUN = re.compile(r"-?[\d.,]+")
 
 
 def answer_score(guess: str | None, truth) -> float:
@@ -32,11 +37,12 @@ def answer_score(guess: str | None, truth) -> float:
 
 
 def numbers_score(text: str, truth) -> float:
-    m = _NUMBER_AFTER_SOLUTION.search(text)
+    start = text.find(SOLUTION_START)
+    m = None if start < 0 else _NUMBER_RUN.search(text, start + len(SOLUTION_START))
     if m is None:
         return -2.5
     try:
-        return 3.5 if float(m.group(1).strip().replace(",", "")) == float(str(truth).strip()) else -1.5
+        return 3.5 if float(m.group(0).strip().replace(",", "")) == float(str(truth).strip()) else -1.5
     except ValueError:
         return 0.0
 
@@ -45,8 +51,7 @@ def numbers_score(text: str, truth) -> float:
 def check_answer(prompts, completions, answer=None, **kwargs) -> list[float]:
     texts = completion_texts(completions)
     truths = per_item(answer, len(texts))
-    pattern = exact_format_pattern()
-    guesses = [m.group(1) if (m := pattern.search(t)) else None for t in texts]
+    guesses = [exact_format_answer(t) for t in texts]
     return [answer_score(g, a) for g, a in zip(guesses, truths)]
 
 

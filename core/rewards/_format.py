@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from core.extract import tag_span
 from core.thesis_format import REASONING_END, REASONING_START, SOLUTION_END, SOLUTION_START, TAGS
 
 from ._common import completion_texts, named
@@ -21,7 +22,10 @@ def register_eos_token(token: str | None) -> None:
 
 def exact_format_pattern() -> re.Pattern:
     """anything, <end_working_out>, anything, <SOLUTION>, non-empty answer, </SOLUTION>,
-    optional whitespace/EOS, end of text. Group 1 is the (unstripped) answer."""
+    optional whitespace/EOS, end of text. Group 1 is the (unstripped) answer.
+
+    The thesis's regex, kept as the specification (and the oracle of the equivalence test):
+    rewards call ``exact_format_answer``, which gives the same group in linear time."""
     key = tuple(EOS_TOKENS)
     if key not in _exact_cache:
         eos = "|".join(re.escape(t) for t in key)
@@ -33,18 +37,40 @@ def exact_format_pattern() -> re.Pattern:
     return _exact_cache[key]
 
 
-_SOLUTION_RE = re.compile(rf"{re.escape(SOLUTION_START)}(.*?){re.escape(SOLUTION_END)}", re.DOTALL)
-_REASONING_RE = re.compile(rf"{re.escape(REASONING_START)}(.*?){re.escape(REASONING_END)}", re.DOTALL)
+def exact_format_answer(text: str) -> str | None:
+    """Group 1 of ``exact_format_pattern().search(text)``, or None; linear in ``len(text)``.
+
+    The regex is quadratic to cubic on degenerate text (runs of unclosed tags, a whitespace run
+    after ``</SOLUTION>``: its lazy scans restart from every tag and its two adjacent ``\\s*``
+    split every run every way). Why finds give the same answer: the tail
+    ``\\s*(?:EOS)?\\s*$`` can only follow the *last* ``</SOLUTION>`` (any earlier one has that
+    tag after it, which is neither space nor an EOS string); the lazy ``.*?`` then takes the
+    first ``<SOLUTION>`` after the first ``<end_working_out>``, and ``(.+?)`` runs to that last
+    closing tag, so it needs at least one character in between.
+    """
+    p = text.find(REASONING_END)
+    if p < 0:
+        return None
+    r = text.rfind(SOLUTION_END)
+    if r < 0:
+        return None
+    tail = text[r + len(SOLUTION_END):].strip()  # str.strip and re's \s are the same Unicode set
+    if tail and tail not in EOS_TOKENS:
+        return None
+    q = text.find(SOLUTION_START, p + len(REASONING_END))
+    if q < 0 or q + len(SOLUTION_START) >= r:
+        return None
+    return text[q + len(SOLUTION_START) : r]
 
 
 def solution_span(text: str) -> tuple[int, int] | None:
     """Char span [start, end) of the stripped text between the first solution tag pair; None if
     there is no tag pair or the solution is empty."""
-    m = _SOLUTION_RE.search(text)
-    if m is None:
+    span = tag_span(text, SOLUTION_START, SOLUTION_END)
+    if span is None:
         return None
-    start, end = m.span(1)
-    inner = m.group(1)
+    start, end = span
+    inner = text[start:end]
     start += len(inner) - len(inner.lstrip())
     end -= len(inner) - len(inner.rstrip())
     return (start, end) if end > start else None
@@ -59,8 +85,8 @@ def extract_solution(text: str) -> str | None:
 def extract_reasoning(text: str) -> str | None:
     """Stripped text between the reasoning tags. Thesis quirk: needs <start_working_out> inside
     the completion (it is normally in the prompt); use with_prompt_start() for the fix."""
-    m = _REASONING_RE.search(text)
-    return None if m is None else m.group(1).strip()
+    span = tag_span(text, REASONING_START, REASONING_END)
+    return None if span is None else text[span[0] : span[1]].strip()
 
 
 def with_prompt_start(text: str) -> str:
@@ -81,8 +107,7 @@ def approx_format_score(text: str) -> float:
 
 @named("match_format_exactly")
 def match_format_exactly(prompts, completions, **kwargs) -> list[float]:
-    pattern = exact_format_pattern()
-    return [3.0 if pattern.search(t) else 0.0 for t in completion_texts(completions)]
+    return [3.0 if exact_format_answer(t) is not None else 0.0 for t in completion_texts(completions)]
 
 
 @named("match_format_approximately")

@@ -12,7 +12,9 @@ a successful answer then replaces the failure row (an answer is never replaced).
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 import sqlite3
 import time
 from pathlib import Path
@@ -60,7 +62,11 @@ class ResultStore:
             self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             self.db.execute("PRAGMA busy_timeout=60000")
             self._setup()
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError):  # locked, unreadable folder: not damage
+                raise RunFailed(f"cannot open the results store in {root}: {exc}") from None
+            raise RunFailed(damaged(root / "bench.sqlite", exc)) from None
+        except OSError as exc:
             raise RunFailed(f"cannot open the results store in {root}: {exc}") from None
 
     def _setup(self, attempts: int = 60) -> None:
@@ -91,8 +97,28 @@ class ResultStore:
 
     # -- runs ----------------------------------------------------------------------------
     def start_run(self, run_id: str, command: str, profile: str, code_version: str, manifest: dict) -> None:
+        self.reap_dead_runs()
+        owner = {"host": socket.gethostname(), "pid": os.getpid()}
         self._write("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?)",
-                    [(run_id, time.time(), None, command, profile, code_version, "running", json.dumps(manifest))])
+                    [(run_id, time.time(), None, command, profile, code_version, "running",
+                      json.dumps({**manifest, "owner": owner}))])
+
+    def reap_dead_runs(self) -> int:
+        """Mark ``running`` rows whose process on this host is gone as ``interrupted``.
+
+        A run killed, or one whose disk filled up before it could write its final status, would
+        otherwise read ``running`` forever; its stored generations are kept and the next run
+        resumes them. Runs of other hosts (a shared store) are left to their own host."""
+        host, dead = socket.gethostname(), []
+        for run_id, manifest in self.db.execute("SELECT run_id, manifest FROM runs WHERE status='running'"):
+            try:
+                owner = json.loads(manifest or "{}").get("owner") or {}
+            except (ValueError, AttributeError):
+                continue
+            if owner.get("host") == host and isinstance(owner.get("pid"), int) and not _alive(owner["pid"]):
+                dead.append(run_id)
+        self._write("UPDATE runs SET status='interrupted' WHERE run_id=? AND status='running'", [(r,) for r in dead])
+        return len(dead)
 
     def finish_run(self, run_id: str, status: str) -> None:
         self._write("UPDATE runs SET finished=?, status=? WHERE run_id=?", [(time.time(), status, run_id)])
@@ -182,3 +208,19 @@ class ResultStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def damaged(path: Path, exc: Exception) -> str:
+    """The one line for a results store SQLite cannot read, with the way out."""
+    return (f"the results store {path} is damaged ({exc}); move it aside (mv {path} {path}.damaged) and "
+            "re-run: checkpoints are kept, results are evaluated again")

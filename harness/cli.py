@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import os
 import sys
 from pathlib import Path
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:
+        from core.device import configure_process
+
+        configure_process()  # the thread policy, before torch is imported
         if getattr(args, "store", None) is not None and not args.store.strip():
             # "" resolves to the working directory: the store and its reports would land in the repository
             raise BadInput("--store is empty (give a folder, e.g. --store runs)")
@@ -126,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except MemoryError:
         print("bench: error: out of memory (try a smaller --limit or generation batch size)", file=sys.stderr)
+        return 1
+    except sqlite3.DatabaseError as exc:  # garbage pages, a truncated file: the store, not a bug
+        from core.results import damaged
+
+        print(f"bench: error: {damaged(Path(getattr(args, 'store', 'runs')) / 'bench.sqlite', exc)}", file=sys.stderr)
         return 1
 
 

@@ -294,7 +294,10 @@ def run(ctx: Context, plan: Plan, limit: Optional[int], command: str) -> list[di
         status = "incomplete" if any(r["failed"] for r in out) else "ok"
         return out
     finally:
-        ctx.results.finish_run(run_id, status)
+        try:
+            ctx.results.finish_run(run_id, status)
+        except RunFailed:  # e.g. the disk filled up: the next run marks this one interrupted
+            pass
 
 
 def plan_json(plan: Plan) -> str:

@@ -62,20 +62,73 @@ class LazyConsole:
 console = LazyConsole(stderr=True)
 
 
+LOG_EVERY_S = 30.0  # when stderr is not a terminal (CI, `| tee`): one line at least this often
+
+
 @contextlib.contextmanager
 def progress_bar(label: str, total: int):
-    """Yields ``advance(n=1, **fields)``; fields (e.g. loss=0.3) are shown beside the bar."""
+    """Yields ``advance(n=1, **fields)``; fields (e.g. loss=0.3) are shown beside the bar.
+
+    On a terminal: a rich bar. Otherwise (CI, a log file) a plain line at the start, then one at
+    least every ``LOG_EVERY_S`` seconds of work (count, rate, ETA, fields) and one at the end,
+    so a long step never goes silent for minutes. ``BENCH_QUIET=1`` silences both.
+    """
+    if os.environ.get("BENCH_QUIET") == "1":
+        yield lambda n=1, **fields: None
+        return
+    stderr = sys.stderr
+    if stderr is not None and _isatty(stderr):
+        with _rich_bar(label, total) as advance:
+            yield advance
+        return
+    with _log_lines(label, total) as advance:
+        yield advance
+
+
+def _info(fields: dict) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+
+
+@contextlib.contextmanager
+def _rich_bar(label: str, total: int):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    stderr = sys.stderr
-    quiet = os.environ.get("BENCH_QUIET") == "1" or not (stderr is not None and _isatty(stderr)) and os.environ.get("CI")
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                  console=console.get(), disable=bool(quiet), transient=False) as prog:
+                  console=console.get(), transient=False) as prog:
         task = prog.add_task(label, total=total, info="")
+        yield lambda n=1, **fields: prog.update(task, advance=n, info=_info(fields))
 
-        def advance(n: int = 1, **fields):
-            info = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
-            prog.update(task, advance=n, info=info)
 
+@contextlib.contextmanager
+def _log_lines(label: str, total: int, every: Optional[float] = None):
+    import time
+
+    every = LOG_EVERY_S if every is None else every
+    out = usable(sys.stderr)
+    start = last = time.monotonic()
+    state = {"done": 0, "fields": {}}
+
+    def line(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    def advance(n: int = 1, **fields):
+        nonlocal last
+        state["done"] += n
+        state["fields"] = fields or state["fields"]
+        now = time.monotonic()
+        if now - last >= every:
+            last = now
+            done, elapsed = state["done"], now - start
+            rate = done / elapsed if elapsed > 0 else 0.0
+            eta = f", ETA {(total - done) / rate:.0f}s" if rate > 0 and total > done else ""
+            pct = f" ({100 * done / total:.0f}%)" if total else ""
+            info = _info(state["fields"])
+            line(f"{label}: {done}/{total}{pct}, {rate:.3g}/s{eta}{', ' + info if info else ''}")
+
+    line(f"{label}: 0/{total}")
+    try:
         yield advance
+    finally:
+        info = _info(state["fields"])
+        line(f"{label}: {state['done']}/{total} in {time.monotonic() - start:.0f}s{', ' + info if info else ''}")

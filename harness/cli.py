@@ -91,6 +91,10 @@ def parser() -> argparse.ArgumentParser:
     p = cmd("perf", "performance benchmarks, printed as ratios measured side by side in one run")
     p.add_argument("--quick", action="store_true", help="small sizes (< 2 min): checks that it runs")
     p.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    p = cmd("reproduce", "compare this store's report figures with a published snapshot (the demo's last step)")
+    p.add_argument("expected", help="the snapshot (JSON) to compare with, e.g. docs/demo/expected.json")
+    p.add_argument("--report", default=None, help="the report.json to read (default: STORE/reports/report.json)")
+    p.add_argument("--write", action="store_true", help="write the snapshot from this run instead of comparing")
     return ap
 
 

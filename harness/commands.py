@@ -311,3 +311,46 @@ def cmd_perf(args) -> int:
         t.add_row(m.name, f"{m.value:.2f}", m.target, "[green]PASS[/]" if m.passed else "[red]FAIL[/]", m.detail)
     out.print(t)
     return 0
+
+
+def cmd_reproduce(args) -> int:
+    """Exit 0 and say "reproduced" when every published figure and fingerprint is equal, else
+    list the differences and exit 1. ``--write`` publishes this run's figures instead."""
+    import json
+
+    from reports.reproduce import differences, load, snapshot
+
+    report = Path(args.report) if args.report else Path(args.store) / "reports" / "report.json"
+    if not report.is_file():
+        raise BadInput(f"{report}: no report to compare (run `bench report --format json` first)")
+    try:
+        doc = load(report)
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput(f"{report}: not a report.json") from None
+    expected = Path(args.expected)
+    if args.write:
+        expected.parent.mkdir(parents=True, exist_ok=True)
+        tmp = expected.with_name(expected.name + ".part")
+        tmp.write_text(json.dumps(snapshot(doc), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.replace(expected)
+        out.print(f"published {len(snapshot(doc)['figures'])} figures -> {expected}", highlight=False)
+        return 0
+    if not expected.is_file():
+        raise BadInput(f"{expected}: no published snapshot (write one with --write)")
+    try:
+        published = load(expected)
+    except (ValueError, UnicodeDecodeError):
+        raise BadInput(f"{expected}: not a snapshot written by `bench reproduce --write`") from None
+    diffs = differences(published, doc)
+    if not diffs:
+        out.print(f"reproduced: all {len(published.get('figures', {}))} figures and "
+                  f"{len(published.get('fingerprints', {}))} fingerprints equal {expected} "
+                  f"(published from {published.get('code_version')})", highlight=False)
+        return 0
+    out.print(f"[bold red]not reproduced[/]: {len(diffs)} difference(s) from {expected} "
+              f"(published from {published.get('code_version')}):", highlight=False)
+    for d in diffs[:50]:
+        out.print(f"  {d}", highlight=False, markup=False)
+    if len(diffs) > 50:
+        out.print(f"  ... and {len(diffs) - 50} more", highlight=False)
+    return 1

@@ -125,6 +125,8 @@ class ModelEntry(_Strict):
     path: Optional[str] = None  # hf: hub id or local folder; lora: adapter folder; replay: JSONL file
     revision: Optional[str] = None
     base: Optional[str] = None  # lora: hub id or local folder of the base the adapter was trained on
+    # thesis | native | a Jinja file; default: thesis for models trained here, native for hf/lora
+    chat_template: Optional[str] = None
     base_url: Optional[str] = None  # openai: endpoint including /v1
     model: Optional[str] = None  # openai: the served model name
     api_key_env: Optional[str] = None

@@ -42,13 +42,19 @@ class SFTHyper(_Hyper):
     eval_steps: Count = 250
     max_rows: Count = 5000
     gradient_checkpointing: bool = True  # memory for a 4B model; pure recompute cost on a tiny one
+    load_in_4bit: bool = False  # the thesis's 4-bit (NF4) base: GPU + bitsandbytes; on in the thesis profile
+    optim: Literal["adamw_torch", "adamw_8bit"] = "adamw_torch"  # adamw_8bit: the thesis's (bitsandbytes, GPU)
 
 
 class GRPOHyper(_Hyper):
     learning_rate: Rate = 1e-6
     lr_scheduler: str = "cosine"
     warmup_ratio: Fraction = 0.05
-    batch_size: Count = 2  # prompts per device step
+    batch_size: Count = 2  # read per batch_size_unit (core/batching.py)
+    # unsloth: batch_size counts completions and is raised to num_generations when not a multiple
+    # of it, as Unsloth did in the thesis (one prompt per device step); prompts: batch_size counts
+    # prompts (batch_size x num_generations completions per device step). QUIRKS.md.
+    batch_size_unit: Literal["unsloth", "prompts"] = "unsloth"
     grad_accum: Count = 8
     num_generations: int = Field(3, ge=2)  # GRPO's advantage is relative to the group: one is nothing
     max_prompt_length: Tokens = 512
@@ -62,6 +68,7 @@ class GRPOHyper(_Hyper):
     beta: NonNeg = 0.0  # TRL's default: no KL term (the thesis scripts set none)
     gradient_checkpointing: bool = True
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "grpo"
+    intrinsic_token_budget: Count = 16384  # tokens per no-grad forward of the intrinsic rewards
 
 
 class BFCLHyper(_Hyper):
@@ -90,7 +97,7 @@ class BFCLHyper(_Hyper):
 
 
 # settings that change how a run is carried out, not the weights it produces: not fingerprinted
-NOT_WEIGHTS = frozenset({"save_steps", "gradient_checkpointing"})
+NOT_WEIGHTS = frozenset({"save_steps", "gradient_checkpointing", "intrinsic_token_budget"})
 
 HYPER_SCHEMAS: dict[str, type[_Hyper]] = {"sft": SFTHyper, "grpo": GRPOHyper, "bfcl_grpo": BFCLHyper}
 

@@ -148,7 +148,8 @@ def cmd_plan(args) -> int:
         state = "[green]exists[/]" if job.exists else "[yellow]would train[/]"
         # escaped: rich would read "[b88c…]" as a markup tag and drop it
         out.print(f"  {'  ' * depth}{'└─ ' if depth else ''}{escape(job.name)} {escape(f'[{job.fp[:12]}]')} {state}"
-                  f" {job.trainer or 'base'}{(' ' + '+'.join(job.rewards)) if job.rewards else ''}")
+                  f" {job.trainer or 'base'}{(' ' + '+'.join(job.rewards)) if job.rewards else ''}"
+                  f"{_grpo_steps(job)}")
     for m, s, p, why in plan.skipped:
         out.print(f"  [yellow]skipped[/] {m} · {s}/{p}: {why}")
     out.print("[bold]cells[/] (model × suite/protocol):")
@@ -157,6 +158,20 @@ def cmd_plan(args) -> int:
         n = len(ctx.results.done_items(fp, s, p, ghash)) if ctx.store_dir.exists() else 0
         out.print(f"  {m} · {s}/{p}: {n} items stored")
     return 0
+
+
+def _grpo_steps(job) -> str:
+    """A GRPO job's optimizer steps and the batch that gives them (core.batching: the one place)."""
+    if job.trainer != "grpo":
+        return ""
+    from core.batching import grpo_batch, grpo_optimizer_steps, grpo_rows
+
+    rows = grpo_rows(job.hyper, job.profile.data)
+    b = grpo_batch(job.hyper)
+    cap = f", max_steps {job.hyper['max_steps']}" if job.hyper["max_steps"] > 0 else ""
+    return (f" · {grpo_optimizer_steps(job.hyper, rows)} optimizer steps ({rows} rows, "
+            f"{b.prompts_per_optimizer_step} prompts × {job.hyper['num_generations']} generations per step, "
+            f"batch_size_unit {job.hyper['batch_size_unit']}{cap})")
 
 
 def cmd_train(args) -> int:

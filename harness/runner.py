@@ -143,6 +143,14 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
             "failed": len(failed), "reason": next(iter(failed.values()), "")}
 
 
+def profile_sampling(g) -> Optional[dict]:
+    """The profile's temperature (and seed) are in the generation cache key, so they must reach
+    the sampler: None (greedy) at temperature 0."""
+    if g.temperature <= 0:
+        return None
+    return {"temperature": g.temperature, **({"seed": g.seed} if g.seed is not None else {})}
+
+
 def _generate(ctx: Context, handle, suite, protocol: str, itemset, todo: list, fp: str, gcfg: dict, ghash: str,
               run_id: str, label: str) -> None:
     """Generate ``todo`` and store each result as it comes: an answer, or a failure with its reason.
@@ -173,7 +181,8 @@ def _generate(ctx: Context, handle, suite, protocol: str, itemset, todo: list, f
             outcomes = list(suite.run_protocol(protocol, handle, replace(itemset, items=todo), run_cfg))
         else:
             handle.generate([it.prompt for it in todo], gcfg["max_new_tokens"], ctx.profile.generation.batch_size,
-                            label=label, on_batch=store, item_ids=[it.id for it in todo])
+                            label=label, on_batch=store, item_ids=[it.id for it in todo],
+                            sampling=profile_sampling(ctx.profile.generation))
     except (BadInput, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 (recorded per item with its reason, see the docstring)

@@ -39,12 +39,19 @@ def kind_of(reg: Registry, name: str) -> ModelKind:
 
 
 def fingerprint(reg: Registry, profile: Profile, name: str, memo: Optional[dict] = None) -> str:
-    """sha256 of {recipe, parent fingerprint}, ancestors first (iterative: chains may be long)."""
+    """sha256 of {recipe, parent fingerprint}, ancestors first (iterative: chains may be long).
+    A chat template other than ``thesis`` joins it: the model is prompted differently."""
+    from core.modeling import template_choice, template_digest
+
     memo = {} if memo is None else memo
     parent_fp = None
     for n in reg.lineage(name):
         if n not in memo:
-            memo[n] = digest({"recipe": kind_of(reg, n).recipe(reg, profile, n), "parent": parent_fp})
+            payload = {"recipe": kind_of(reg, n).recipe(reg, profile, n), "parent": parent_fp}
+            template = template_choice(reg.models[n])
+            if template != "thesis":
+                payload["chat_template"] = template_digest(template)
+            memo[n] = digest(payload)
         parent_fp = memo[n]
     return memo[name]
 

@@ -17,6 +17,7 @@ class ModelHandle:
     backend: Any
     adapter: Optional[Path] = None
     suite: str = ""
+    chat_template: str = "thesis"  # thesis | native | a Jinja file (core.modeling.render_prompt)
 
     @property
     def description(self) -> dict:
@@ -30,7 +31,8 @@ class ModelHandle:
         A result may carry ``.error``: the generation failed and is recorded as a failure."""
         self.backend.use(self.adapter, key=self.fingerprint)
         return self.backend.generate(prompts, max_new_tokens, batch_size, label=label, on_batch=on_batch,
-                                     sampling=sampling, n=n, item_ids=item_ids, suite=self.suite)
+                                     sampling=sampling, n=n, item_ids=item_ids, suite=self.suite,
+                                     chat_template=self.chat_template)
 
     def hf(self):
         """(model, tokenizer) with this model's adapter active, for log-likelihood scoring."""

@@ -20,4 +20,7 @@ def local_handle(ctx: Context, name: str, fp: str, suite: str, spec: BaseSpec, b
         from . import BACKENDS
 
         ctx.engines[key] = BACKENDS.get(ctx.profile.generation.backend)(spec, base_path)
-    return ModelHandle(name, fp, ctx.engines[key], adapter, suite=suite)
+    from core.modeling import template_choice
+
+    return ModelHandle(name, fp, ctx.engines[key], adapter, suite=suite,
+                       chat_template=template_choice(ctx.reg.models[name]))

@@ -288,3 +288,42 @@ def test_without_prompt_first_token_is_unscored(model, tok, batch):
             logp = torch.log_softmax(model(input_ids=torch.tensor([c])).logits[0], dim=-1)
         lp = [logp[k - 1, c[k]].item() for k in range(1, len(c))]
         assert sig.sequence_confidence[i] == pytest.approx(math.exp(sum(lp) / len(lp)), abs=1e-5)
+
+
+def test_micro_batches_respect_the_token_budget():
+    from core.rewards._intrinsic import micro_batches
+
+    assert micro_batches([5, 5, 5, 5], None) == [[0, 1, 2, 3]]
+    assert micro_batches([5, 5, 5, 5], 10) == [[0, 1], [2, 3]]  # 2 rows × 5 padded tokens
+    assert micro_batches([3, 9, 2], 12) == [[0], [1], [2]]  # [3, 9] would pad to 2 × 9 = 18
+    assert micro_batches([40, 1], 8) == [[0], [1]]  # longer than the budget: alone
+    assert micro_batches([], 8) == []
+
+
+def test_token_budget_splits_the_forward_and_changes_no_reward(model, tok, batch):
+    """Intrinsic rewards under a tiny token budget (one sequence per forward) equal those from
+    one forward over the whole batch, to 1e-6; the forward count shows the split happened."""
+    from types import SimpleNamespace
+
+    completions, _ = batch
+    prompts = prompts_for(len(completions))
+    texts = [[{"role": "assistant", "content": R.decode_completion(tok, c)}] for c in completions]
+    state = SimpleNamespace(epoch=0.5, num_train_epochs=1, global_step=5, max_steps=10)
+    kw = dict(completion_ids=completions, answer=["42", "3.5", "12", "7"], trainer_state=state,
+              log_metric=lambda *a: None)
+    out, calls = {}, []
+    hook = model.model.register_forward_hook(lambda mod, args, o: calls.append(1))
+    try:
+        for budget in (None, 1, 10**6):
+            R.bind_policy(model, tok, token_budget=budget)
+            calls.clear()
+            out[budget] = {name: R.get_reward(name)(prompts, texts, **kw)
+                           for name in ("intuitor_fixed", "hybrid_fixed", "dualhead_fixed")}
+            out[budget]["forwards"] = len(calls) // 3
+    finally:
+        hook.remove()
+    assert out[None]["forwards"] == 1 and out[10**6]["forwards"] == 1
+    assert out[1]["forwards"] == len(completions)
+    for name in ("intuitor_fixed", "hybrid_fixed", "dualhead_fixed"):
+        assert out[1][name] == pytest.approx(out[None][name], abs=1e-6)
+        assert out[10**6][name] == pytest.approx(out[None][name], abs=1e-6)

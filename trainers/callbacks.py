@@ -58,10 +58,27 @@ def quiet_libraries() -> None:
         pass
 
 
-def device_args() -> dict:
-    """TrainingArguments for this machine: CPU runs in fp32, a GPU in bf16 when it supports it."""
+def device_args(dev: str) -> dict:
+    """TrainingArguments for ``dev`` (``core.device.device()``): the CPU in fp32, a GPU in bf16
+    when it supports it (else fp32). ``cuda:N`` becomes the current CUDA device, which is the one
+    a single-process Trainer places the model on."""
     import torch
 
-    if torch.cuda.is_available():
-        return {"bf16": torch.cuda.is_bf16_supported(), "use_cpu": False}
-    return {"bf16": False, "use_cpu": True}
+    from core.device import dtype
+
+    if dev == "cpu":
+        return {"bf16": False, "use_cpu": True}
+    if ":" in dev:
+        torch.cuda.set_device(torch.device(dev))
+    return {"bf16": dtype(dev) == torch.bfloat16, "use_cpu": False}
+
+
+def stage_device(dev: str, model=None) -> dict:
+    """What a manifest records about where a stage ran: device, compute dtype (and the GPU's
+    name or the CPU thread count), plus the dtype the weights were actually held in."""
+    from core.device import describe
+
+    out = describe(dev)
+    if model is not None:
+        out["weights_dtype"] = str(next(model.parameters()).dtype).replace("torch.", "")
+    return out

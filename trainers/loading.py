@@ -5,11 +5,14 @@ trained variant is base + one adapter: evaluation shares one loaded base across 
 """
 from __future__ import annotations
 
-from core.modeling import load_base
+from core.modeling import load_base, use_thesis_template
 
 
-def load_for_training(job, trainable_parent: bool = True):
-    model, tok = load_base(job.profile.base, job.base_path)
+def load_for_training(job, trainable_parent: bool = True, device: str | None = None, load_in_4bit: bool = False):
+    """(model on ``device``, tokenizer with the thesis template): the trainers train in the thesis
+    format, and TRL renders conversational prompts with the tokenizer's own template."""
+    model, tok = load_base(job.profile.base, job.base_path, device=device, load_in_4bit=load_in_4bit)
+    use_thesis_template(tok)
     if job.parent_adapter is not None:
         from peft import PeftModel
 

@@ -2,17 +2,48 @@
 
 Loss is on the completion only (prompt-completion dataset): the prompt is the chat-templated
 system + problem ending with the reasoning-start tag, the completion is the tagged answer + EOS.
+
+Rows longer than ``max_seq_length`` tokens are dropped and counted, never truncated: TRL cuts
+from the end, so a long OpenMathReasoning solution would lose ``<SOLUTION>`` and EOS and teach
+the model to stop mid-answer. TRL is given no ``max_length`` and the rows are measured on its own
+tokenization, so what is kept is exactly what trains. ``load_in_4bit`` / ``optim: adamw_8bit``
+are the thesis's 4-bit base and 8-bit AdamW (bitsandbytes, GPU only).
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from core.thesis_format import REASONING_START
+from core.modeling import render_prompt
+from core.thesis_format import REASONING_START, messages
 
-from .callbacks import device_args, quiet_trainer
-from core.thesis_format import messages
 from core.tracking import report_to
+
+from .callbacks import device_args, quiet_trainer, stage_device
+
+
+def drop_long(dataset, max_tokens: int):
+    """(rows of a tokenized TRL dataset with at most ``max_tokens`` input ids, rows dropped)."""
+    if dataset is None:
+        return None, 0
+    kept = dataset.filter(lambda row: len(row["input_ids"]) <= max_tokens)
+    return kept, len(dataset) - len(kept)
+
+
+def check_bitsandbytes_options(h: dict, dev: str) -> None:
+    """One-line errors for the thesis's bitsandbytes options where they cannot run."""
+    from core.errors import BadInput
+
+    wanted = [k for k, on in (("load_in_4bit", h["load_in_4bit"]), ("optim: adamw_8bit", h["optim"] == "adamw_8bit")) if on]
+    if not wanted:
+        return
+    if not dev.startswith("cuda"):
+        raise BadInput(f"sft {' and '.join(wanted)} need a CUDA GPU (bitsandbytes); this run's device is {dev} "
+                       "(turn them off in the profile's sft overrides)")
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise BadInput(f"sft {' and '.join(wanted)} need bitsandbytes: pip install -e '.[gpu]'") from None
 
 
 def train(job, out_dir: Path) -> dict:
@@ -20,15 +51,17 @@ def train(job, out_dir: Path) -> dict:
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
+    from core.device import device
     from core.sources.math import sft_examples
 
     from .loading import load_for_training, resume_point
 
     h = job.hyper
-    model, tok = load_for_training(job, trainable_parent=False)
+    dev = device()
+    check_bitsandbytes_options(h, dev)
+    model, tok = load_for_training(job, trainable_parent=False, device=dev, load_in_4bit=h["load_in_4bit"])
     rows = sft_examples(job.profile.data, h["max_rows"])
-    prompts = [tok.apply_chat_template(messages(r["problem"]), tokenize=False, add_generation_prompt=True)
-               for r in rows]
+    prompts = [render_prompt(tok, messages(r["problem"])) for r in rows]
     # the generation prompt already holds the reasoning-start tag; the completion continues after it
     completions = [r["assistant"].removeprefix(REASONING_START) + tok.eos_token for r in rows]
     ds = Dataset.from_dict({"prompt": prompts, "completion": completions})
@@ -39,18 +72,20 @@ def train(job, out_dir: Path) -> dict:
         lr_scheduler_type=h["lr_scheduler"], warmup_steps=h["warmup_steps"],
         per_device_train_batch_size=h["batch_size"], per_device_eval_batch_size=max(h["batch_size"], 8),
         gradient_accumulation_steps=h["grad_accum"], weight_decay=h["weight_decay"], seed=h["seed"],
-        max_length=h["max_seq_length"], eos_token=tok.eos_token, pad_token=tok.pad_token,
+        max_length=None, eos_token=tok.eos_token, pad_token=tok.pad_token, optim=h["optim"],
         eval_strategy="steps" if split else "no", eval_steps=h["eval_steps"],
         save_strategy="steps" if split else "no", save_steps=h["eval_steps"], save_total_limit=2,
         load_best_model_at_end=bool(split), metric_for_best_model="eval_loss", greater_is_better=False,
         logging_steps=10, report_to=report_to(job.profile.report_to, out_dir), disable_tqdm=True, dataloader_num_workers=0,
         gradient_checkpointing=h["gradient_checkpointing"],
-        **device_args(),
+        **device_args(dev),
     )
     lora = LoraConfig(r=h["lora_r"], lora_alpha=h["lora_alpha"], lora_dropout=0.0, task_type="CAUSAL_LM",
                       target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
     trainer = SFTTrainer(model=model, args=args, processing_class=tok, peft_config=lora,
                          train_dataset=split["train"] if split else ds, eval_dataset=split["test"] if split else None)
+    trainer.train_dataset, dropped_train = drop_long(trainer.train_dataset, h["max_seq_length"])
+    trainer.eval_dataset, dropped_eval = drop_long(trainer.eval_dataset, h["max_seq_length"])
     quiet_trainer(trainer, f"sft {job.name}")
     if len(trainer.train_dataset) == 0:
         from core.errors import RunFailed
@@ -63,4 +98,8 @@ def train(job, out_dir: Path) -> dict:
     shutil.rmtree(work, ignore_errors=True)
     evals = [x["eval_loss"] for x in trainer.state.log_history if "eval_loss" in x]
     return {"resumed_from": Path(resumed).name if resumed else None, "train_loss": result.training_loss,
-            "best_eval_loss": min(evals) if evals else None, "steps": trainer.state.global_step, "rows": len(rows), "log_history": trainer.state.log_history}
+            "best_eval_loss": min(evals) if evals else None, "steps": trainer.state.global_step, "rows": len(rows),
+            "trained_rows": len(trainer.train_dataset),
+            "dropped_long_rows": {"train": dropped_train, "eval": dropped_eval, "max_seq_length": h["max_seq_length"]},
+            "load_in_4bit": h["load_in_4bit"], "optim": h["optim"],
+            "device": stage_device(dev, trainer.model), "log_history": trainer.state.log_history}

@@ -1,5 +1,9 @@
 """Intrinsic signals from the current policy: answer certainty, sequence confidence, entropy
-confidence — all from ONE batched no-grad forward over prompt + completion per reward call.
+confidence — from batched no-grad forwards over prompt + completion, on the policy's device.
+
+The forward is split into micro-batches of at most ``token_budget`` (padded) tokens: a GRPO
+batch of a 4B model (96 completions × ~2k tokens) does not fit one forward. Each sequence is
+scored on its own row with right padding, so the split changes no reward.
 
 Wiring: after building the GRPO trainer, call ``bind_policy(trainer.model, tokenizer)`` (a PEFT
 model is fine). The intrinsic rewards then read the bound policy on every call.
@@ -28,6 +32,7 @@ class _LazyTorch:
 torch = _LazyTorch()
 
 DEFAULT_CHUNK_SIZE = 256
+DEFAULT_TOKEN_BUDGET = 16384
 
 
 @dataclass
@@ -37,6 +42,7 @@ class _Policy:
     chunk_size: int | None
     chat_template_kwargs: dict
     max_prompt_length: int | None
+    token_budget: int | None = DEFAULT_TOKEN_BUDGET
 
 
 _POLICY: _Policy | None = None
@@ -49,17 +55,19 @@ def bind_policy(
     chunk_size: int | None = DEFAULT_CHUNK_SIZE,
     chat_template_kwargs: dict | None = None,
     max_prompt_length: int | None = None,
+    token_budget: int | None = DEFAULT_TOKEN_BUDGET,
 ) -> None:
     """Bind the policy whose token probabilities the intrinsic rewards use (the trainer's model,
     PEFT or not, and its tokenizer). chunk_size: positions per log-softmax chunk (None: all).
     chat_template_kwargs / max_prompt_length: give the trainer's own, so the re-tokenized prompt
     matches what the policy was conditioned on (prompts are truncated from the left).
+    token_budget: padded tokens per forward micro-batch (None: one forward for the whole call).
     bind_policy(None, ...) unbinds."""
     global _POLICY
     if model is None:
         _POLICY = None
         return
-    _POLICY = _Policy(model, tokenizer, chunk_size, dict(chat_template_kwargs or {}), max_prompt_length)
+    _POLICY = _Policy(model, tokenizer, chunk_size, dict(chat_template_kwargs or {}), max_prompt_length, token_budget)
     register_eos_token(getattr(tokenizer, "eos_token", None))
 
 
@@ -172,6 +180,25 @@ def _model_device(model):
         return torch.device("cpu")
 
 
+def micro_batches(lengths: Sequence[int], token_budget: int | None) -> list[list[int]]:
+    """Consecutive groups of sequence indices whose padded size (rows × longest) stays within
+    ``token_budget``; a sequence longer than the budget forms its own group. None: one group."""
+    if not token_budget:
+        return [list(range(len(lengths)))] if lengths else []
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    longest = 0
+    for i, n in enumerate(lengths):
+        if cur and (len(cur) + 1) * max(longest, n) > token_budget:
+            groups.append(cur)
+            cur, longest = [], 0
+        cur.append(i)
+        longest = max(longest, n)
+    if cur:
+        groups.append(cur)
+    return groups
+
+
 def token_signals(
     prompt_ids: Sequence[Sequence[int]] | None,
     completion_ids: Sequence[Sequence[int]],
@@ -181,20 +208,24 @@ def token_signals(
     model=None,
     tokenizer=None,
     chunk_size: int | None | str = "bound",
+    token_budget: int | None | str = "bound",
 ) -> TokenSignals:
-    """The three intrinsic signals for a batch, from one batched no-grad forward.
+    """The three intrinsic signals for a batch, from no-grad forwards of at most
+    ``token_budget`` padded tokens each (see ``micro_batches``).
 
     solution_char_spans are char spans in decode_completion(tokenizer, completion_ids[i]) (see
     solution_span); alternatively give solution_token_spans [first, stop) in completion tokens.
     Without prompt ids the first completion token has no context and is not scored.
-    model/tokenizer/chunk_size default to the bound policy."""
+    model/tokenizer/chunk_size/token_budget default to the bound policy's."""
     if model is None:
         policy = bound_policy()
         model = policy.model
         tokenizer = tokenizer if tokenizer is not None else policy.tokenizer
         chunk_size = policy.chunk_size if chunk_size == "bound" else chunk_size
-    elif chunk_size == "bound":
-        chunk_size = DEFAULT_CHUNK_SIZE
+        token_budget = policy.token_budget if token_budget == "bound" else token_budget
+    else:
+        chunk_size = DEFAULT_CHUNK_SIZE if chunk_size == "bound" else chunk_size
+        token_budget = DEFAULT_TOKEN_BUDGET if token_budget == "bound" else token_budget
     if tokenizer is None and solution_token_spans is None and solution_char_spans is not None:
         raise ValueError("mapping solution_char_spans to tokens needs the tokenizer")
     n = len(completion_ids)
@@ -209,12 +240,6 @@ def token_signals(
     lengths = [len(s) for s in seqs]
     pad_id = getattr(tokenizer, "pad_token_id", None)
     pad_id = pad_id if pad_id is not None else (getattr(tokenizer, "eos_token_id", None) or 0)
-    device = _model_device(model)
-    input_ids = torch.full((n, max(max(lengths), 1)), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros_like(input_ids)
-    for b, s in enumerate(seqs):  # right padding: default position ids stay correct
-        input_ids[b, : len(s)] = torch.tensor(s, dtype=torch.long)
-        attention_mask[b, : len(s)] = 1
 
     # flat row r = real position; target[r] = the next token when it is a completion token
     offsets = [0]
@@ -226,29 +251,19 @@ def token_signals(
         first_row = offsets[b] + len(p) + start - 1
         target_list[first_row : first_row + len(c) - start] = [int(t) for t in c[start:]]
     targets = torch.tensor(target_list, dtype=torch.long)
+    token_logp = torch.zeros(offsets[-1], dtype=torch.float32)
+    entropy = torch.zeros(offsets[-1], dtype=torch.float32)
 
     was_training = model.training
     model.eval()
+    vocab = None
     try:
         with torch.no_grad():
-            hidden, head = _hidden_and_head(model, input_ids.to(device), attention_mask.to(device))
-            flat = hidden[attention_mask.to(device).bool()]  # (N, H) in b-major order
-            total = flat.shape[0]
-            step = total if not chunk_size else int(chunk_size)
-            token_logp = torch.zeros(total, dtype=torch.float32)
-            entropy = torch.zeros(total, dtype=torch.float32)
-            vocab = None
-            for s in range(0, total, max(step, 1)):
-                logits = head(flat[s : s + step]).float()
-                vocab = logits.shape[-1]
-                logp = torch.log_softmax(logits, dim=-1)
-                p = logp.exp()
-                entropy[s : s + step] = -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1).cpu()
-                tgt = targets[s : s + step]
-                valid = tgt >= 0
-                if valid.any():
-                    rows = valid.nonzero().squeeze(-1)
-                    token_logp[s + rows] = logp[rows.to(logp.device), tgt[rows].to(logp.device)].cpu()
+            for group in micro_batches(lengths, token_budget):
+                # the group's sequences are consecutive, so their flat rows are one slice
+                lo, hi = offsets[group[0]], offsets[group[-1] + 1]
+                vocab = _forward_group(model, [seqs[b] for b in group], pad_id, chunk_size,
+                                       targets[lo:hi], token_logp[lo:hi], entropy[lo:hi])
     finally:
         model.train(was_training)
 
@@ -282,4 +297,35 @@ def policy_signals(prompts, completions, completion_ids=None) -> TokenSignals:
         else None
     )
     spans = [solution_span(decode_completion(tok, ids)) for ids in completion_ids]
-    return token_signals(prompt_ids, completion_ids, spans, model=policy.model, tokenizer=tok, chunk_size=policy.chunk_size)
+    return token_signals(prompt_ids, completion_ids, spans, model=policy.model, tokenizer=tok, chunk_size=policy.chunk_size,
+                         token_budget=policy.token_budget)
+
+
+def _forward_group(model, seqs: list[list[int]], pad_id: int, chunk_size, targets, token_logp, entropy):
+    """One no-grad forward over ``seqs`` (right-padded: default position ids stay correct);
+    fills ``token_logp`` / ``entropy`` (views over the group's flat rows). Returns the vocab size."""
+    device = _model_device(model)
+    width = max(max(len(s) for s in seqs), 1)
+    input_ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros_like(input_ids)
+    for b, s in enumerate(seqs):
+        input_ids[b, : len(s)] = torch.tensor(s, dtype=torch.long)
+        attention_mask[b, : len(s)] = 1
+    mask = attention_mask.to(device)
+    hidden, head = _hidden_and_head(model, input_ids.to(device), mask)
+    flat = hidden[mask.bool()]  # (N, H) in b-major order
+    total = flat.shape[0]
+    step = max(total if not chunk_size else int(chunk_size), 1)
+    vocab = None
+    for s in range(0, total, step):
+        logits = head(flat[s : s + step]).float()
+        vocab = logits.shape[-1]
+        logp = torch.log_softmax(logits, dim=-1)
+        p = logp.exp()
+        entropy[s : s + step] = -torch.where(p > 0, p * logp, torch.zeros_like(p)).sum(-1).cpu()
+        tgt = targets[s : s + step]
+        valid = tgt >= 0
+        if valid.any():
+            rows = valid.nonzero().squeeze(-1)
+            token_logp[s + rows] = logp[rows.to(logp.device), tgt[rows].to(logp.device)].cpu()
+    return vocab

@@ -1,5 +1,7 @@
 """transformers + peft generation: one loaded base shared by every LoRA variant (adapters are
-loaded once and switched, not reloaded), length-bucketed left-padded batches, KV cache, greedy."""
+loaded once and switched, not reloaded), length-bucketed left-padded batches, KV cache; greedy
+unless sampling is asked for (a temperature > 0). On the device policy's device (``core.device``)
+in its dtype. Prompts are rendered by ``core.modeling.render_prompt`` with the model's template."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,14 +11,15 @@ from core.progress import progress_bar
 
 
 class HFBackend:
-    def __init__(self, base_spec, base_path: Optional[Path]):
+    def __init__(self, base_spec, base_path: Optional[Path], device: Optional[str] = None):
         import torch
 
+        from core.device import device as pick_device
         from core.modeling import load_base
 
-        self.model, self.tok = load_base(base_spec, base_path)
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model.to(self.device).eval()
+        self.device = device or pick_device()
+        self.model, self.tok = load_base(base_spec, base_path, device=self.device)
+        self.model.eval()
         self._adapters: dict[str, str] = {}
         self.description = {"backend": "hf", "device": self.device, "dtype": str(self.model.dtype),
                             "threads": torch.get_num_threads()}
@@ -43,17 +46,20 @@ class HFBackend:
 
     def generate(self, prompts: list[list[dict]], max_new_tokens: int, batch_size: int,
                  label: str = "generate", on_batch=None, sampling: dict | None = None, n: int = 1,
-                 **_request) -> list:
+                 chat_template: str = "thesis", **_request) -> list:
         """Completions for chat prompts, as (text, completion tokens incl. EOS); greedy unless
-        ``sampling`` is given; ``n`` > 1 returns n samples per prompt (a list per prompt).
+        ``sampling`` asks for a temperature > 0; ``n`` > 1 returns n samples per prompt (a list
+        per prompt). ``chat_template``: the model's template choice (``render_prompt``).
 
         ``on_batch(indices, results)`` is called after each batch so the caller can store it
         (a crash loses at most the batch in flight).
         """
         import torch
 
-        texts = [self.tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
-        ids = [self.tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+        from core.modeling import prompt_ids
+
+        ids = [prompt_ids(self.tok, p, chat_template) for p in prompts]
+        decode = decoding(sampling)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # length buckets: little padding
         results: list[Optional[tuple[str, int]]] = [None] * len(ids)
         eos, pad = self.tok.eos_token_id, self.tok.pad_token_id
@@ -62,7 +68,6 @@ class HFBackend:
                 idx = order[start:start + batch_size]
                 batch = self.tok.pad({"input_ids": [ids[i] for i in idx]}, padding=True, return_tensors="pt")
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                decode = {"do_sample": True, **sampling} if sampling else {"do_sample": False}
                 out = self.model.generate(**batch, max_new_tokens=max_new_tokens, eos_token_id=eos,
                                           pad_token_id=pad, use_cache=True, num_return_sequences=n, **decode)
                 new = out[:, batch["input_ids"].shape[1]:].tolist()
@@ -79,3 +84,11 @@ class HFBackend:
     def _decode(self, toks: list[int], eos: int) -> tuple[str, int]:
         n = toks.index(eos) + 1 if eos in toks else len(toks)
         return self.tok.decode(toks[:n], skip_special_tokens=True), n
+
+
+def decoding(sampling: dict | None) -> dict:
+    """generate() arguments: sampling with the given settings when a temperature > 0 is asked
+    for, else greedy (a temperature of 0 means greedy, as in the OpenAI and vLLM APIs)."""
+    if not sampling or float(sampling.get("temperature", 1.0)) <= 0:
+        return {"do_sample": False}
+    return {"do_sample": True, **sampling}

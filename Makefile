@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS ?= constraints/cpu.txt
 STORE ?= runs
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo test test-fast clean gpu-check
 
 $(BIN)/bench: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,3 +28,10 @@ test-fast: install
 
 clean:
 	rm -rf $(STORE) .pytest_cache
+
+# The whole smoke pipeline (every variant, every suite, BFCL included) on whatever device is here,
+# device/dtype per stage, then `bench perf --quick`; offline. Uses this venv when it exists, else
+# the python on PATH (a GPU machine brings its own CUDA torch). GPU_CHECK_ARGS=--reduced: CI speed.
+GPU_CHECK_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+gpu-check:
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(GPU_CHECK_PY) -m harness.gpu_check $(GPU_CHECK_ARGS)

@@ -17,7 +17,9 @@ class ModelHandle:
     backend: Any
     adapter: Optional[Path] = None
     suite: str = ""
-    chat_template: str = "thesis"  # thesis | native | a Jinja file (core.modeling.render_prompt)
+    # thesis | native | a Jinja file (core.modeling.render_prompt): set for local weights, whose
+    # backend renders the prompt; None for endpoints and replays, which never see a template
+    chat_template: Optional[str] = None
 
     @property
     def description(self) -> dict:
@@ -32,7 +34,7 @@ class ModelHandle:
         self.backend.use(self.adapter, key=self.fingerprint)
         return self.backend.generate(prompts, max_new_tokens, batch_size, label=label, on_batch=on_batch,
                                      sampling=sampling, n=n, item_ids=item_ids, suite=self.suite,
-                                     chat_template=self.chat_template)
+                                     **({"chat_template": self.chat_template} if self.chat_template else {}))
 
     def hf(self):
         """(model, tokenizer) with this model's adapter active, for log-likelihood scoring."""

@@ -128,6 +128,16 @@ def test_sampling_settings_reach_generate():
     assert decoding(None) == {"do_sample": False}
     assert decoding({"temperature": 0.0}) == {"do_sample": False}  # 0 means greedy, as in the APIs
     assert decoding({"temperature": 0.7, "top_p": 0.9}) == {"do_sample": True, "temperature": 0.7, "top_p": 0.9}
+    assert decoding({"temperature": 0.7, "seed": 3}) == {"do_sample": True, "temperature": 0.7}  # seeds torch instead
+
+
+def test_profile_sampling_carries_temperature_and_seed():
+    from core.config import GenerationSpec
+    from harness.runner import profile_sampling
+
+    assert profile_sampling(GenerationSpec()) is None
+    assert profile_sampling(GenerationSpec(temperature=0.6)) == {"temperature": 0.6}
+    assert profile_sampling(GenerationSpec(temperature=0.6, seed=7)) == {"temperature": 0.6, "seed": 7}
 
 
 def test_profile_temperature_reaches_the_sampler(smoke_store, tmp_path):

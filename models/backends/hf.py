@@ -88,7 +88,14 @@ class HFBackend:
 
 def decoding(sampling: dict | None) -> dict:
     """generate() arguments: sampling with the given settings when a temperature > 0 is asked
-    for, else greedy (a temperature of 0 means greedy, as in the OpenAI and vLLM APIs)."""
+    for, else greedy (a temperature of 0 means greedy, as in the OpenAI and vLLM APIs). A
+    ``seed`` seeds torch's generator here (generate() takes none), so a seeded cell repeats."""
     if not sampling or float(sampling.get("temperature", 1.0)) <= 0:
         return {"do_sample": False}
-    return {"do_sample": True, **sampling}
+    settings = dict(sampling)
+    seed = settings.pop("seed", None)
+    if seed is not None:
+        import torch
+
+        torch.manual_seed(int(seed))
+    return {"do_sample": True, **settings}

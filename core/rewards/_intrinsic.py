@@ -137,7 +137,9 @@ def char_span_to_token_span(tokenizer, ids: Sequence[int], span: tuple[int, int]
 
 def encode_prompts(tokenizer, prompts: Sequence[Any], max_length: int | None = None, **chat_template_kwargs) -> list[list[int]]:
     """Prompt ids as TRL builds them: chat template with add_generation_prompt=True for message
-    lists, plain strings as-is; no extra special tokens; optional left truncation to max_length."""
+    lists, plain strings as-is; no extra special tokens; optional left truncation to max_length.
+    TRL renders with the tokenizer's own template (the trainers set it to the thesis one with
+    ``core.modeling.use_thesis_template``), so this mirrors TRL rather than taking a choice."""
     cache: dict[str, list[int]] = {}
     out = []
     for p in prompts:

@@ -118,11 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-perf", action="store_true", help="skip bench perf --quick")
     args = ap.parse_args(argv)
 
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "BENCH_QUIET": "1"}
+    from core.device import ENV, configure_process, describe, device
+
     if args.device:
-        env["GRPO_BENCH_DEVICE"] = args.device
-    os.environ.update({k: env[k] for k in ("GRPO_BENCH_DEVICE",) if k in env})
-    from core.device import describe, device
+        os.environ[ENV] = args.device
+    # the thread policy, set before torch loads, is handed to every command below as well
+    configure_process()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "BENCH_QUIET": "1"}
     from core.errors import BenchError
 
     try:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import BadInput, NotBuilt
+from .errors import BadInput
 from .recipes import HYPER_SCHEMAS, Seed
 
 # Model, profile, suite and judge names become folder names in the store and keys in reports:

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from core.context import Context
-from core.errors import BadInput, NotBuilt
+from core.errors import BadInput
 from core.progress import LazyConsole
 from core.thesis_format import REASONING_START, TAGS
 from models import kind_of

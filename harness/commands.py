@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from core.context import Context
-from core.errors import BadInput, NotBuilt, RunFailed
+from core.errors import BadInput, RunFailed
 from core.progress import LazyConsole
 from models import KINDS
 

@@ -191,7 +191,6 @@ class _LocalJudgeModel:
         self.path, self.model = path, None
 
     def _load(self) -> None:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = self.path
@@ -205,7 +204,9 @@ class _LocalJudgeModel:
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
         self.tok.padding_side = "left"
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        from core.device import device
+
+        self.device = device()  # the one device policy (bench --device / GRPO_BENCH_DEVICE)
         self.model.to(self.device).eval()
 
     def generate(self, messages: list[list[dict]], label: str, batch_size: int, max_tokens: int) -> list[str]:
@@ -227,7 +228,7 @@ class _LocalJudgeModel:
                     new = gen[:, batch["input_ids"].shape[1]:]
                     out += self.tok.batch_decode(new, skip_special_tokens=True)
                 except (RuntimeError, ValueError, IndexError) as exc:
-                    if self.device == "cuda":
+                    if self.device.startswith("cuda"):
                         torch.cuda.empty_cache()
                     first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
                     out += [f"{JUDGE_ERROR}local generation failed: {first}"] * len(chunk)

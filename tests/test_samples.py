@@ -26,6 +26,7 @@ from harness.registry import load_registry
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 N = 6
+INCOMPLETE = 1  # the store holds one deliberately failed item: reports say so and exit 1
 
 
 def _answer(text: str) -> str:
@@ -122,7 +123,7 @@ def test_samples_filters_and_files(store, tmp_path):
 
 def test_report_reads_the_stores_profile_from_anywhere(store, tmp_path):
     r = bench("report", "--store", str(store), "--out", str(tmp_path / "rep"), cwd=_elsewhere(store))
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == INCOMPLETE, r.stderr[-2000:]
     assert "gold" in r.stdout and (tmp_path / "rep" / "indomain-thesis.md").is_file()
     r = bench("report", "--store", str(store), "--profile", "tiny", cwd=_elsewhere(store))
     assert r.returncode == 2 and "it holds: smoke" in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -132,7 +133,7 @@ def test_report_reads_the_stores_profile_from_anywhere(store, tmp_path):
 def html(store, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("html")
     r = bench("report", "--store", str(store), "--format", "html", "--out", str(out), cwd=_elsewhere(store))
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == INCOMPLETE, r.stderr[-2000:]
     return out / "report.html"
 
 
@@ -211,7 +212,7 @@ def test_a_store_with_two_profiles(store, tmp_path):
     recs = _samples(both)
     assert {r["profile"] for r in recs} == {"smoke", "tiny"} and len(recs) == 2 * N + 2
     r = bench("report", "--store", str(both), "--out", str(tmp_path / "rep"), cwd=_elsewhere(store))
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == INCOMPLETE, r.stderr[-2000:]
     assert "profile smoke" in r.stdout and "profile tiny" in r.stdout
     assert (tmp_path / "rep" / "smoke" / "indomain-thesis.md").is_file()
     assert (tmp_path / "rep" / "tiny" / "indomain-thesis.md").is_file()

@@ -18,7 +18,7 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 from benchmarks.suite import Item, ItemSet, Outcome, Suite
 

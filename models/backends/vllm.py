@@ -190,10 +190,15 @@ class VLLMBackend:
     def model(self):
         """Weights in this process for log-likelihood protocols: an hf backend, loaded on first use."""
         if self._hf is None:
+            import torch
+
             from .hf import HFBackend
 
-            self._hf = HFBackend(self.spec, self.base_path)
-            self._hf.use(*self._selected)
+            # loaded outside inference mode even when first asked for inside it: inference tensors
+            # would make every later adapter load fail
+            with torch.inference_mode(False):
+                self._hf = HFBackend(self.spec, self.base_path)
+                self._hf.use(*self._selected)
         return self._hf.model
 
 

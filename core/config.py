@@ -97,7 +97,8 @@ class DataSpec(_Strict):
 
 
 class GenerationSpec(_Strict):
-    backend: Literal["hf", "vllm"] = "hf"  # vllm: a vLLM server in its own venv (`make vllm-env`)
+    # hf_paged: transformers' continuous batching; vllm: a vLLM server in its own venv (`make vllm-env`)
+    backend: Literal["hf", "hf_paged", "vllm"] = "hf"
     max_new_tokens: int = Field(256, gt=0, le=MAX_NEW_TOKENS)
     batch_size: int = Field(32, gt=0)  # 0 would fail deep inside generation (range step 0)
     temperature: float = Field(0.0, ge=0, allow_inf_nan=False)  # greedy: reproducible evaluation

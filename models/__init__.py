@@ -30,6 +30,7 @@ KINDS: PluginRegistry[ModelKind] = PluginRegistry("model kind", {
 
 BACKENDS = PluginRegistry("generation backend", {
     "hf": "models.backends.hf:HFBackend",
+    "hf_paged": "models.backends.hf_paged:HFPagedBackend",
     "vllm": "models.backends.vllm:VLLMBackend",
 })
 

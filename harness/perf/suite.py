@@ -44,6 +44,43 @@ def _loop(handle, prompts: list, max_new: int, budget_s: float = 20.0) -> list:
     return prompts[: max(4, min(len(prompts), int(budget_s / max(t, 1e-3))))]
 
 
+def decode_paths(ctx: Context, hw: Hardware, n: int, max_new: int) -> Measurement:
+    """Today's padded batches (dynamic KV cache) vs the same batches with a static KV cache and vs
+    transformers' continuous batching (``hf_paged``), same prompts, greedy, same adapter. The
+    ratio is padded time over the faster alternative; the line names the fastest path here."""
+    from models.backends.hf import HFBackend
+    from models.backends.hf_paged import HFPagedBackend
+
+    adapter = model_handle(ctx, "sft").adapter
+    prompts = [it.prompt for it in _items(ctx, n)]
+    bs = ctx.profile.generation.batch_size
+    times, outs = {}, {}
+    hf = HFBackend(ctx.profile.base, _base_path(ctx))
+    hf.use(adapter, key="sft")
+    model = hf.model
+    gen_cfg = (model.get_base_model() if hasattr(model, "get_base_model") else model).generation_config
+    for path, cache in (("padded", None), ("static cache", "static")):
+        gen_cfg.cache_implementation = cache
+        hf.generate(prompts[:2], 4, 2, label="warm-up")
+        times[path], outs[path] = _timed(lambda: hf.generate(prompts, max_new, bs, label=path))
+    gen_cfg.cache_implementation = None
+    del hf, model
+    paged = HFPagedBackend(ctx.profile.base, _base_path(ctx))
+    paged.use(adapter, key="sft")
+    paged.generate(prompts[:2], 4, 2, label="warm-up")
+    times["continuous"], outs["continuous"] = _timed(lambda: paged.generate(prompts, max_new, bs, label="continuous"))
+    fastest = min(times, key=times.get)
+    other = min(t for k, t in times.items() if k != "padded")
+    ratio = times["padded"] / other
+    same = {k: sum(tuple(a) == tuple(b) for a, b in zip(outs["padded"], o)) for k, o in outs.items() if k != "padded"}
+    detail = "; ".join(f"{k} {t:.2f}s ({against_bound(hw, paged.model, bs, new_tokens(outs[k]), t)})"
+                       for k, t in times.items())
+    return Measurement("generation: faster hf path vs padded batches", ratio, ">= 1.3x", ratio >= 1.3,
+                       f"{n} items, {max_new} new tokens: {detail}; identical to padded: "
+                       f"{', '.join(f'{k} {v}/{n}' for k, v in same.items())}; fastest here: {fastest} "
+                       f"(default backend: {'hf' if fastest != 'continuous' else 'hf_paged'} where this holds)")
+
+
 def vllm_vs_hf(ctx: Context, hw: Hardware, n: int, max_new: int) -> Measurement:
     """The vLLM server (its own venv; started here, stopped after) vs the hf backend, same prompts,
     greedy, same adapter. A figure: no target (the issue asks for it reported)."""
@@ -180,6 +217,7 @@ def run_perf(ctx: Context, registry: str, quick: bool) -> list[Measurement]:
     hw = probe(dev, dtype(dev))
     steps = [
         ("generation: batched vs per-item loop", ">= 10x", lambda: generation_batching(ctx, hw, n, max_new)),
+        ("generation: faster hf path vs padded batches", ">= 1.3x", lambda: decode_paths(ctx, hw, n, max_new)),
         ("generation: hf backend vs lm-eval hf", ">= 1.0x", lambda: generation_vs_lm_eval(ctx, hw, n, max_new)),
         ("whole command: bench run vs lm_eval", ">= 2x",
          lambda: wall_vs_lm_eval(ctx, registry, n if quick else 200, max_new)),

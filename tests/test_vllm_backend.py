@@ -120,7 +120,6 @@ def test_greedy_completions_match_hf_token_for_token(server, store32, registry32
 
     prompts = _prompts(registry32)
     hf = HFBackend(BaseSpec(kind="tiny"), _ckpt(store32, "base"))
-    outputs = {}
     for name in ("sft", "grpo-1k-def"):
         adapter = _ckpt(store32, name) / "adapter"
         hf.use(adapter, key=name)

@@ -54,7 +54,7 @@ def probe(device: str, dtype=None) -> Hardware:
     dst = torch.empty_like(src)
     t = best(lambda: dst.copy_(src), 5)
     bandwidth = 2 * n_bytes / t  # read + write
-    del src, dst
+    src = dst = None  # freed before the matmul's buffers
     n = 8192 if cuda else 1024
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)

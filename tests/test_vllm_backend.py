@@ -141,23 +141,28 @@ def _prompt_logprobs_vllm(server, name: str, ids: list[int]) -> list[float]:
 
 
 def test_each_name_serves_its_own_adapter(server, store32, registry32):
-    """Greedy text alone cannot tell two smoke adapters apart (both repeat a tag): their prompt
-    log-probabilities can. Each served name matches, with that adapter, the weights the backend
-    loads in process for log-likelihood protocols (``backend.model``), and the two differ."""
+    """Greedy text alone cannot tell smoke models apart (they repeat a tag): prompt
+    log-probabilities can. Each served name (the base, each adapter) matches, with that adapter,
+    the weights the backend loads in process for log-likelihood protocols (``backend.model``); the
+    adapters differ from the base. (The smoke GRPO's two steps can leave its adapter equal to the
+    SFT one: every completion gets the same reward, so the advantage and the update are zero.)"""
     import torch
 
-    prompt = _prompts(registry32, 1)[0]
-    ids = server.tok(server.tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True),
-                     add_special_tokens=False)["input_ids"]
+    from core.modeling import prompt_ids
+
+    ids = prompt_ids(server.tok, _prompts(registry32, 1)[0])
     got = {}
-    for name in ("sft", "grpo-1k-def"):
-        server.use(_ckpt(store32, name) / "adapter", key=name)
+    for name in ("base", "sft", "grpo-1k-def"):
+        adapter = None if name == "base" else _ckpt(store32, name) / "adapter"
+        server.use(adapter, key=name)
         with torch.inference_mode():
             logits = server.model(torch.tensor([ids])).logits[0, :-1].float()
         want = torch.log_softmax(logits, -1).gather(1, torch.tensor(ids[1:])[:, None])[:, 0]
-        got[name] = torch.tensor(_prompt_logprobs_vllm(server, _ckpt(store32, name).name, ids))
+        got[name] = torch.tensor(_prompt_logprobs_vllm(server, "base" if adapter is None else
+                                                       _ckpt(store32, name).name, ids))
         assert torch.allclose(got[name], want, atol=1e-3), (name, (got[name] - want).abs().max())
-    assert (got["sft"] - got["grpo-1k-def"]).abs().max() > 1e-4, "both names answered with the same adapter"
+    for name in ("sft", "grpo-1k-def"):
+        assert (got[name] - got["base"]).abs().max() > 1e-4, f"'{name}' answered as the bare base"
 
 
 def _scores(store: Path) -> dict:

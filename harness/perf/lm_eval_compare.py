@@ -27,7 +27,9 @@ def generation_vs_lm_eval(ctx: Context, hw: Hardware, n: int, max_new: int) -> M
     model, tok = handle.hf()
     prompts = [it.prompt for it in _items(ctx, n)]
     bs = ctx.profile.generation.batch_size
-    contexts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True) for p in prompts]
+    from core.modeling import render_prompt
+
+    contexts = [render_prompt(tok, p, handle.chat_template or "thesis") for p in prompts]  # as our backend
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=bs, max_length=1024, device=str(model.device))
     reqs = [Instance("generate_until", {}, (c, {"until": [tok.eos_token], "max_gen_toks": max_new, "do_sample": False}),
                      i) for i, c in enumerate(contexts)]
@@ -50,13 +52,15 @@ def wall_vs_lm_eval(ctx: Context, registry: str, n: int, max_new: int) -> Measur
     over the same chat-templated prompts; both are whole processes, start-up included."""
     from models import fingerprint
 
+    from core.modeling import render_prompt
+
     handle = model_handle(ctx, "sft")
     _, tok = handle.hf()
     tmp = Path(tempfile.mkdtemp(prefix="perf-lmeval-"))
     items = _items(ctx, n)
     with open(tmp / "items.jsonl", "w") as fh:
         for it in items:
-            fh.write(json.dumps({"prompt": tok.apply_chat_template(it.prompt, tokenize=False, add_generation_prompt=True),
+            fh.write(json.dumps({"prompt": render_prompt(tok, it.prompt, handle.chat_template or "thesis"),
                                  "answer": it.answer}) + "\n")
     (tmp / "tasks").mkdir()
     (tmp / "tasks" / "perf_gen.yaml").write_text(textwrap.dedent(f"""\

@@ -21,15 +21,16 @@ class HFPagedBackend(HFBackend):
         self.description = {**self.description, "backend": "hf_paged", "loop": "continuous batching"}
 
     def generate(self, prompts, max_new_tokens, batch_size, label="generate", on_batch=None, sampling=None, n=1,
-                 **request):
+                 chat_template="thesis", **request):
         if sampling or n > 1:
             return super().generate(prompts, max_new_tokens, batch_size, label=label, on_batch=on_batch,
-                                    sampling=sampling, n=n, **request)
+                                    sampling=sampling, n=n, chat_template=chat_template, **request)
         from transformers import GenerationConfig
 
+        from core.modeling import prompt_ids
+
         eos = self.tok.eos_token_id
-        ids = [self.tok(self.tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True),
-                        add_special_tokens=False)["input_ids"] for p in prompts]
+        ids = [prompt_ids(self.tok, p, chat_template) for p in prompts]
         cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos,
                                pad_token_id=self.tok.pad_token_id)
         results: list = []

@@ -7,10 +7,9 @@ cannot share a venv with bfcl-eval (numpy 1.26), so it lives in its own environm
 ``generation: {backend: vllm}``; ``tensor_parallel_size`` and ``server_url`` (attach to a running
 server instead of starting one) come from the same block.
 
-Exactness: prompts are rendered and tokenized here exactly as ``models.backends.hf`` does (the
-tokenizer's thesis chat template, no added special tokens) and sent as token ids to
-``/v1/completions``, so the server's own chat template (a hub base's differs from the thesis one)
-never enters. On CPU the server runs in float32 (vLLM's CPU default is bf16, which changes greedy
+Exactness: prompts are rendered and tokenized here exactly as ``models.backends.hf`` does
+(``core.modeling.prompt_ids`` with the model's template choice, no added special tokens) and sent
+as token ids to ``/v1/completions``, so the server's own chat template never enters. On CPU the server runs in float32 (vLLM's CPU default is bf16, which changes greedy
 outputs). With both, greedy completions equal the hf backend's token for token
 (``tests/test_vllm_backend.py``).
 
@@ -172,7 +171,8 @@ class VLLMBackend:
 
     # -- generation --------------------------------------------------------------------------
     def generate(self, prompts: list[list[dict]], max_new_tokens: int, batch_size: int, label: str = "generate",
-                 on_batch=None, sampling: Optional[dict] = None, n: int = 1, **_request) -> list:
+                 on_batch=None, sampling: Optional[dict] = None, n: int = 1, chat_template: str = "thesis",
+                 **_request) -> list:
         """Same contract as ``HFBackend.generate``: (text, completion tokens incl. EOS) per prompt."""
         self.ensure_server()
         name = self._current
@@ -180,8 +180,9 @@ class VLLMBackend:
         if served not in self._clients:
             self._clients[served] = _ServedModel(_RenderedClient(self.url, served), CONCURRENCY)
         # rendered here, in one thread: the worker threads only send token ids
-        ids = [self.tok(self.tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True),
-                        add_special_tokens=False)["input_ids"] for p in prompts]
+        from core.modeling import prompt_ids
+
+        ids = [prompt_ids(self.tok, p, chat_template) for p in prompts]
         return self._clients[served].generate(ids, max_new_tokens, batch_size, label=label,
                                               on_batch=on_batch, sampling=sampling, n=n)
 
@@ -226,11 +227,9 @@ def _on_cpu() -> bool:
 
 
 def _tokenizer_and_config(spec, base_path: Optional[Path]):
-    """The tokenizer exactly as ``core.modeling.load_base`` prepares it (thesis template, left
-    padding), and the base's config, without loading weights."""
+    """The tokenizer as ``core.modeling.load_base`` prepares it, and the base's config, without
+    loading weights (templates are applied per model by ``core.modeling.prompt_ids``)."""
     from transformers import AutoConfig, AutoTokenizer
-
-    from core.thesis_format import CHAT_TEMPLATE
 
     source = str(base_path) if spec.kind == "tiny" else spec.id
     kwargs = {} if spec.kind == "tiny" else {"revision": spec.revision}
@@ -241,7 +240,6 @@ def _tokenizer_and_config(spec, base_path: Optional[Path]):
         raise BadInput(f"cannot load base model '{source}': {str(exc).splitlines()[0][:200]}") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    tok.chat_template = CHAT_TEMPLATE
     tok.padding_side = "left"
     return tok, config
 

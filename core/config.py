@@ -97,11 +97,15 @@ class DataSpec(_Strict):
 
 
 class GenerationSpec(_Strict):
-    backend: Literal["hf", "vllm"] = "hf"  # vllm: optional extra, GPU only
+    # hf_paged: transformers' continuous batching; vllm: a vLLM server in its own venv (`make vllm-env`)
+    backend: Literal["hf", "hf_paged", "vllm"] = "hf"
     max_new_tokens: int = Field(256, gt=0, le=MAX_NEW_TOKENS)
     batch_size: int = Field(32, gt=0)  # 0 would fail deep inside generation (range step 0)
     temperature: float = Field(0.0, ge=0, allow_inf_nan=False)  # greedy: reproducible evaluation
     seed: Optional[Seed] = None  # RNG seed for sampled generations (bench run --seed); in the key when set
+    # vllm backend only (not in any cache key: they change where generation runs, not its result)
+    tensor_parallel_size: int = Field(1, ge=1)  # GPUs one vLLM server spans
+    server_url: Optional[str] = None  # attach to this running vLLM server (.../v1) instead of starting one
 
 
 class Profile(_Strict):

@@ -53,13 +53,14 @@ class Completion(tuple):
 class ChatClient:
     def __init__(self, base_url: str, model: str, api_key_env: Optional[str] = None, timeout_s: float = 60,
                  retries: int = 3, backoff_s: float = 1.0, max_backoff_s: float = 30.0, breaker: int = 5,
-                 cooldown_s: float = 30.0):
+                 cooldown_s: float = 30.0, route: str = "chat/completions"):
         if not base_url or not base_url.startswith(("http://", "https://")):
             raise BadInput(f"endpoint base_url must start with http:// or https:// (got '{base_url}')")
         if not model:
             raise BadInput(f"endpoint {base_url}: 'model' is required")
         # base_url follows the OpenAI client's convention: it includes the /v1 prefix
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        # route: "completions" sends pre-rendered prompts (the vllm backend renders them itself)
+        self.url = base_url.rstrip("/") + "/" + route
         # a loopback server is never behind the cluster's HTTP proxy (http_proxy is often set
         # without no_proxy on compute nodes); remote endpoints follow the environment as usual
         host = urllib.parse.urlsplit(self.url).hostname or ""
@@ -80,7 +81,11 @@ class ChatClient:
     # -- one request ------------------------------------------------------------------------
     def chat(self, messages: list[dict], max_tokens: int, params: Optional[dict] = None) -> tuple[str, Optional[int]]:
         """(assistant text, completion tokens or None when the server reports no usage)."""
-        body = {"model": self.model, "messages": messages, "max_tokens": int(max_tokens), "stream": False,
+        return self.request({"messages": messages}, max_tokens, params)
+
+    def request(self, payload: dict, max_tokens: int, params: Optional[dict] = None) -> tuple[str, Optional[int]]:
+        """One request with ``payload`` (``messages``, or ``prompt`` on the completions route)."""
+        body = {"model": self.model, **payload, "max_tokens": int(max_tokens), "stream": False,
                 **{k: v for k, v in (params or {}).items() if v is not None and k not in _DROP}}
         data = json.dumps(body).encode()
         with self._lock:
@@ -189,7 +194,8 @@ def _parse(raw: bytes) -> tuple[str, Optional[int]]:
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise _Retryable("response has no choices")
     msg = choices[0].get("message") or {}
-    text = msg.get("content") if isinstance(msg, dict) else None
+    # chat: message.content; the completions route: text
+    text = msg.get("content") if isinstance(msg, dict) and msg else choices[0].get("text")
     if not isinstance(text, str):
         raise _Retryable("response has no message content")
     usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}

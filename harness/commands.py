@@ -319,12 +319,9 @@ def cmd_perf(args) -> int:
     if args.json:
         print(to_json(results))
         return 0
-    t = Table(title=f"bench perf (profile {ctx.profile_name}{', quick' if args.quick else ''})", title_justify="left")
-    for col in ("measurement", "value", "target", "result", "detail"):
-        t.add_column(col)
-    for m in results:
-        t.add_row(m.name, f"{m.value:.2f}", m.target, "[green]PASS[/]" if m.passed else "[red]FAIL[/]", m.detail)
-    out.print(t)
+    from .perf.report import table
+
+    out.print(table(results, f"bench perf (profile {ctx.profile_name}{', quick' if args.quick else ''})"))
     return 0
 
 

@@ -3,7 +3,7 @@
 - ``KINDS``: ``trained``, ``base``, ``hf``, ``lora``, ``openai``, ``replay`` — one module each in
   ``models/kinds/``, behind ``models.kind.ModelKind`` (validate, recipe, build, open).
 - ``BACKENDS``: how local weights generate (``hf``: transformers + peft; ``vllm``: a vLLM
-  server); ``models/backends/`` also holds the ``openai`` and ``replay`` backends their kinds use.
+  server in its own venv, started or attached to, LoRA variants served by name); ``models/backends/`` also holds the ``openai`` and ``replay`` backends their kinds use.
 - ``fingerprint``: a model's identity — its kind's recipe plus its parent's fingerprint.
 
 Adding a kind is one module in ``models/kinds/`` and one line in ``KINDS``.
@@ -30,6 +30,7 @@ KINDS: PluginRegistry[ModelKind] = PluginRegistry("model kind", {
 
 BACKENDS = PluginRegistry("generation backend", {
     "hf": "models.backends.hf:HFBackend",
+    "hf_paged": "models.backends.hf_paged:HFPagedBackend",
     "vllm": "models.backends.vllm:VLLMBackend",
 })
 

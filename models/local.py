@@ -19,7 +19,9 @@ def local_handle(ctx: Context, name: str, fp: str, suite: str, spec: BaseSpec, b
     if key not in ctx.engines:
         from . import BACKENDS
 
-        ctx.engines[key] = BACKENDS.get(ctx.profile.generation.backend)(spec, base_path)
+        backend = BACKENDS.get(ctx.profile.generation.backend)
+        make = getattr(backend, "for_generation", None)  # a backend that reads the profile's settings (vllm)
+        ctx.engines[key] = make(ctx.profile.generation, spec, base_path) if make else backend(spec, base_path)
     from core.modeling import template_choice
 
     return ModelHandle(name, fp, ctx.engines[key], adapter, suite=suite,

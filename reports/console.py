@@ -40,7 +40,7 @@ def parse_formats(specs: Optional[Iterable[str]]) -> list[str]:
 
 def build(ctx: Context, suites: list[str], thesis: bool) -> tuple[list[ReportTable], list[CellData], list[ReportTable]]:
     """(tables to show, cells they read, suite tables for the plots)."""
-    all_cells = load_cells(ctx)
+    all_cells = load_cells(ctx, None if thesis else suites)  # the thesis tables span every suite
     cells_of = [(s, p) for s in suites for (s2, p) in ctx.gen_hashes if s2 == s]  # resolved by the app
     suite_tables = [t for s, p in cells_of if (t := suite_table(ctx, all_cells, s, p)) is not None]
     if thesis:

@@ -21,13 +21,18 @@ CI_NOTE = (f"95% CIs: Wilson score interval on 0/1 rates, percentile bootstrap (
 
 
 def wilson_ci(successes: int, n: int) -> tuple[float, float]:
-    """95% Wilson score interval for ``successes`` out of ``n`` (scipy's implementation)."""
+    """95% Wilson score interval for ``successes`` out of ``n``: the closed form that scipy's
+    ``binomtest(k, n).proportion_ci(method="wilson")`` computes, without importing scipy.stats
+    (about 1.5 s, half of a fully cached `bench run`)."""
     if n < 1:
         return (float("nan"), float("nan"))
-    from scipy.stats import binomtest
+    from statistics import NormalDist
 
-    ci = binomtest(int(successes), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
-    return float(max(0.0, ci.low)), float(min(1.0, ci.high))
+    z = NormalDist().inv_cdf(0.975)
+    p, z2 = successes / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
 def bootstrap_ci(values, seed: int = 0) -> tuple[float, float]:

@@ -14,8 +14,43 @@ def test_perf_quick_runs(smoke_store, tmp_path):
     r = bench("perf", "--quick", "--json", "--profile", "smoke", "--store", str(store), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = {m["name"]: m for m in json.loads(r.stdout)}
-    assert len(rows) == 7
-    for m in rows.values():
+    assert len(rows) == 9
+    for m in rows.values():  # every peer ran: a FAILED line has no value and says why
+        assert m["status"] != "FAILED" and m["error"] is None, m
         assert math.isfinite(m["value"]) and m["value"] > 0, m
+    batched = rows["generation: batched vs per-item loop"]["detail"]
+    assert "new tok/s" in batched and "% of the" in batched  # measured against the device's bound
     cached = next(m for name, m in rows.items() if name.startswith("fully cached"))
     assert cached["detail"].startswith("0 model calls")
+
+
+def test_adapters_record_a_base_path_that_resolves_anywhere(tmp_path):
+    """lm_eval (a peer in `bench perf`) loads an adapter's base from adapter_config.json in its own
+    working folder: the store-relative path recorded there (`--store runs`) made it exit 1."""
+    from pathlib import Path
+
+    from benchkit import ROOT
+
+    r = bench("train", "sft", "--profile", "smoke", "--store", "rel-store", "--registry", str(ROOT / "registry.yaml"),
+              cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    cfg = next((tmp_path / "rel-store" / "checkpoints").glob("sft-*/adapter/adapter_config.json"))
+    base = Path(json.loads(cfg.read_text())["base_model_name_or_path"])
+    assert base.is_absolute() and (base / "config.json").is_file(), base
+
+
+def test_a_failed_peer_is_a_failed_line_without_ratio():
+    from rich.console import Console
+
+    from harness.perf.measure import guarded
+    from harness.perf.report import table
+
+    def peer():
+        raise RuntimeError("lm_eval exited 1: OSError: base not found")
+
+    m = guarded("whole command: bench run vs lm_eval", ">= 2x", peer)
+    assert m.value is None and m.status == "FAILED" and "OSError" in m.error
+    console = Console(width=200, record=True)
+    console.print(table([m], "t"))
+    line = next(ln for ln in console.export_text().splitlines() if "bench run vs lm_eval" in ln)
+    assert "FAILED" in line and "OSError" in line and "—" in line

@@ -145,7 +145,8 @@ def _setup(job, device: str | None = None):
     from core.modeling import load_base, use_thesis_template
 
     h = job.hyper
-    model, tok = load_base(job.profile.base, job.base_path, device=device)
+    # absolute: PEFT records this path as the adapter's base, which must resolve from any folder
+    model, tok = load_base(job.profile.base, job.base_path.resolve() if job.base_path else None, device=device)
     use_thesis_template(tok)
     if job.parent_adapter is not None:
         model = PeftModel.from_pretrained(model, str(job.parent_adapter), adapter_name=PARENT, is_trainable=False)

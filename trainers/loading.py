@@ -11,7 +11,9 @@ from core.modeling import load_base, use_thesis_template
 def load_for_training(job, trainable_parent: bool = True, device: str | None = None, load_in_4bit: bool = False):
     """(model on ``device``, tokenizer with the thesis template): the trainers train in the thesis
     format, and TRL renders conversational prompts with the tokenizer's own template."""
-    model, tok = load_base(job.profile.base, job.base_path, device=device, load_in_4bit=load_in_4bit)
+    # absolute: PEFT records this path as the adapter's base, which must resolve from any folder
+    model, tok = load_base(job.profile.base, job.base_path.resolve() if job.base_path else None, device=device,
+                           load_in_4bit=load_in_4bit)
     use_thesis_template(tok)
     if job.parent_adapter is not None:
         from peft import PeftModel

@@ -74,6 +74,7 @@ class BaseSpec(_Strict):
     pretrain_steps: int = Field(1000, ge=0)
     pretrain_batch: Pos = 32
     pretrain_lr: float = Field(3e-3, gt=0, allow_inf_nan=False)
+    pretrain_block: int = Field(128, ge=16, le=1024)  # window length; BFCL prompts need ~400 positions
     seed: Seed = 0
 
     @model_validator(mode="after")

@@ -282,7 +282,7 @@ def train(job, out_dir: Path) -> dict:
         for epoch in range(h["epochs"]):
             order = list(range(len(train_items)))
             rng.shuffle(order)
-            ep_rewards, ep_loss, ep_kl = [], [], []
+            ep_rewards, ep_loss, ep_kl, ep_adv = [], [], [], []
             for start in range(0, len(order), h["batch_size"]):
                 idx = order[start:start + h["batch_size"]]
                 prompts = [train_prompts[i] for i in idx for _ in range(G)]
@@ -309,6 +309,7 @@ def train(job, out_dir: Path) -> dict:
                 ep_rewards += r
                 ep_loss.append(float(loss.detach()))
                 ep_kl.append(float(kl.detach()))
+                ep_adv.append(float(bool((adv != 0).any())))  # all-zero: this batch taught nothing
                 if micro % h["grad_accum"] == 0:
                     step += 1
                     _optimizer_step(params, opt, sched, h["max_grad_norm"])
@@ -327,7 +328,8 @@ def train(job, out_dir: Path) -> dict:
             test_best, test_mean = evaluate()
             epochs_log.append({"epoch": epoch + 1, "train_reward": sum(ep_rewards) / max(1, len(ep_rewards)),
                                "loss": sum(ep_loss) / max(1, len(ep_loss)), "kl": sum(ep_kl) / max(1, len(ep_kl)),
-                               "test_reward_best": test_best, "test_reward_mean": test_mean, "steps": step})
+                               "test_reward_best": test_best, "test_reward_mean": test_mean, "steps": step,
+                               "nonzero_advantage_share": sum(ep_adv) / max(1, len(ep_adv))})
             if test_best > best_reward:
                 best_reward, best_epoch, bad = test_best, epoch + 1, 0
                 best_state = [p.detach().clone() for p in params]

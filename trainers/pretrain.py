@@ -16,7 +16,7 @@ from pathlib import Path
 from core.config import BaseSpec, DataSpec
 from core.modeling import build_tokenizer, tiny_config
 from core.progress import progress_bar
-from core.sources import synthetic_math
+from core.sources import pretraining_corpus
 from core.thesis_format import SYSTEM_PROMPT
 
 
@@ -29,9 +29,8 @@ def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
     from .callbacks import stage_device
 
     dev = device()
-    held_out = data.sft_rows + data.grpo_rows + data.test_rows
-    n_text = spec.pretrain_steps * spec.pretrain_batch // 4 + 64
-    texts = synthetic_math.pretraining_text(data.seed, held_out, n_text)
+    n_text = spec.pretrain_steps * spec.pretrain_batch * spec.pretrain_block // 512 + 64
+    texts = pretraining_corpus.texts(data, n_text)
     tok = build_tokenizer(texts + [SYSTEM_PROMPT] * 20, spec.vocab_size)
     torch.manual_seed(spec.seed)
     model = Qwen3ForCausalLM(tiny_config(spec, tok)).to(dev)
@@ -59,7 +58,7 @@ def _pretrain(model, tok, texts: list[str], spec: BaseSpec, dev: str = "cpu") ->
     data = torch.tensor(ids)  # stays on the CPU: windows are cut here, each batch is moved
     amp = dtype(dev)
     autocast = (lambda: torch.autocast("cuda", dtype=amp)) if amp != torch.float32 else contextlib.nullcontext
-    block = 128
+    block = spec.pretrain_block
     opt = torch.optim.AdamW(model.parameters(), lr=spec.pretrain_lr, weight_decay=0.01)
     rng = random.Random(spec.seed)
     model.train()

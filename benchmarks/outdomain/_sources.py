@@ -17,7 +17,7 @@ from typing import Optional
 
 from core.sources.hub import load_rows
 
-from . import _synthetic
+from core.sources import synthetic_qa as _synthetic
 
 DATASETS = ("boolq", "commonsense_qa", "arc_challenge")
 HUB = {

@@ -12,7 +12,7 @@ import re
 from core.config import DataSpec
 from core.thesis_format import REASONING_END, REASONING_START, SOLUTION_END, SOLUTION_START
 
-from . import synthetic_math
+from . import pretraining_corpus, synthetic_math
 from .hub import load_rows
 
 HUB = {
@@ -24,7 +24,8 @@ _NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 def data_fingerprint(spec: DataSpec) -> str:
-    payload = spec.model_dump() | {"generator": synthetic_math.VERSION if spec.source == "synthetic" else None}
+    # the pretraining corpus version covers the tiny base's data too (its generators include the math one)
+    payload = spec.model_dump() | {"generator": pretraining_corpus.VERSION if spec.source == "synthetic" else None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

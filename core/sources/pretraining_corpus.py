@@ -1,0 +1,172 @@
+"""The tiny base's pretraining corpus: a little of everything the suites ask, none of their rows.
+
+It stands in for Qwen3-Base's general pretraining, so that what SFT (math only, as in the thesis)
+transfers out of domain is a real measurement and not an artefact of a base that has never seen
+a yes/no question or a function list:
+
+- arithmetic word problems with worked steps (``synthetic_math``), as before;
+- short passages with yes/no questions, and multiple-choice questions with 3-5 labelled choices,
+  in the out-of-domain suite's prompt wording (``synthetic_qa``, its ``pretrain`` stream);
+- function-calling text over BFCL's document shapes with made-up names (``synthetic_calls``).
+
+Each is followed by its answer written the way the text asks. The delimiters vary from document
+to document (``PAIRS``; the thesis tags are one pair among many), so the base learns to follow
+"put your answer between X and Y", not one tag: Qwen3-Base learned the same from its own corpus.
+
+Disjointness: math problems come after the SFT, GRPO and test problems of the same stream; QA
+facts skip every fact a suite test row asks about and every held-out math problem's story; the
+function names are made up. ``tests/test_pretraining_corpus.py`` checks that no pretraining text
+contains a test question or passage of any suite, or an SFT/GRPO problem.
+"""
+from __future__ import annotations
+
+import json
+import random
+
+from core.config import DataSpec
+
+from . import synthetic_calls, synthetic_math, synthetic_qa
+
+VERSION = f"corpus-v1+{synthetic_math.VERSION}+{synthetic_qa.VERSION}+{synthetic_calls.VERSION}"
+EOS = "<|endoftext|>"  # core.modeling.SPECIALS[0]: a preamble ends like the chat template's system turn
+
+# shares of the corpus, in documents (QA and call documents are 2-4x longer than math ones)
+SHARES = {"math": 0.30, "boolq": 0.22, "commonsense_qa": 0.14, "arc_challenge": 0.14, "calls": 0.20}
+
+PAIRS = [  # (start, end) answer delimiters; a reasoning pair is drawn from the same list
+    ("<SOLUTION>", "</SOLUTION>"), ("<start_working_out>", "<end_working_out>"), ("<answer>", "</answer>"),
+    ("<ANSWER>", "</ANSWER>"), ("[[", "]]"), ("<result>", "</result>"), ("<final>", "</final>"),
+    ("<think>", "</think>"), ("<out>", "</out>"), ("{{", "}}"), ("<<", ">>"), ("<reply>", "</reply>"),
+    ("<calls>", "</calls>"), ("<work>", "</work>"), ("[ANS]", "[/ANS]"), ("<BEGIN>", "<END>"),
+]
+SYMBOL = {"add": "+", "sub": "-", "mul": "*"}
+
+
+def _pair(rng: random.Random) -> tuple[str, str]:
+    if rng.random() < 0.25:  # a tag never seen before: only the instruction says what it is
+        w = rng.choice(["ans", "res", "sol", "pick", "box", "key", "val", "tag", "zz", "qq"]) + str(rng.randint(0, 9))
+        w = w.upper() if rng.random() < 0.5 else w
+        return f"<{w}>", f"</{w}>"
+    return rng.choice(PAIRS)
+
+
+def _preamble(rng: random.Random, work: tuple[str, str], sol: tuple[str, str]) -> str:
+    """A system-style instruction, as the thesis prompt's system turn gives one."""
+    return rng.choice([
+        f"You are given a problem. Think about the problem and provide your working out. Place it between "
+        f"{work[0]} and {work[1]}. Then, provide your solution between {sol[0]}{sol[1]}",
+        f"Work through the problem between {work[0]} and {work[1]}, then give the final answer between "
+        f"{sol[0]} and {sol[1]}.",
+        f"Show your reasoning inside {work[0]} {work[1]} and your answer inside {sol[0]} {sol[1]}.",
+    ]) + EOS
+
+
+def _document(rng: random.Random, user: str, reasoning: str, answer: str, sol: tuple[str, str]) -> str:
+    """The user text, then the reasoning and the delimited answer, in one of three layouts."""
+    form = rng.random()
+    if form < 0.5:  # system-style instruction first, as in the thesis chat template
+        work = _pair(rng)
+        while work == sol:
+            work = _pair(rng)
+        return _preamble(rng, work, sol) + user + f"{work[0]}{reasoning}{work[1]}{sol[0]}{answer}{sol[1]}"
+    if form < 0.8:
+        return f"{user}\n{reasoning} {sol[0]}{answer}{sol[1]}"
+    return f"{user}\nAnswer: {sol[0]}{answer}{sol[1]}"
+
+
+# -- the suites' wording (benchmarks.outdomain.user_message with the delimiters as parameters; a
+#    test checks the two agree for the thesis tags) --------------------------------------------
+def boolq_user(passage: str, question: str, sol: tuple[str, str]) -> str:
+    q = question if question.endswith("?") else question + "?"
+    return (f"{passage}\n\nQuestion: {q}\n"
+            f"Answer yes or no. Put your answer (yes or no) between {sol[0]} and {sol[1]}.")
+
+
+def choice_user(question: str, labels: list[str], texts: list[str], sol: tuple[str, str]) -> str:
+    lines = "\n".join(f"{lab}. {txt}" for lab, txt in zip(labels, texts))
+    which = ", ".join(labels[:-1]) + f" or {labels[-1]}"
+    return (f"Question: {question}\nChoices:\n{lines}\n\n"
+            f"Answer with the label of the correct choice ({which}) between {sol[0]} and {sol[1]}.")
+
+
+def calls_user(request: str, docs: list[dict], work: tuple[str, str], sol: tuple[str, str]) -> str:
+    """The thesis BFCL prompt's user turn (core.bfcl.data.thesis_prompt) with other delimiters."""
+    return (f"{request}\n\nAvailable functions:\n{json.dumps(docs, indent=2)}\n\n"
+            f"Think about which functions to call and put your working out between {work[0]} "
+            f"and {work[1]}. Then give the function calls as a JSON array of objects with "
+            f'"name" and "parameters", e.g. [{{"name": "func", "parameters": {{"arg": "value"}}}}], '
+            f"between {sol[0]} and {sol[1]}.")
+
+
+def _arith(f: dict) -> str:
+    return f"{f['a']} {SYMBOL[f['op']]} {f['b']} = {f['c']}."
+
+
+def _boolq_doc(rng, row: dict, f: dict) -> str:
+    sol = _pair(rng)
+    claim = [w for w in row["question"].split() if w.isdigit()][-1]
+    verdict = f"{f['c']} is {claim}, so yes." if row["answer"] else f"{f['c']} is not {claim}, so no."
+    return _document(rng, boolq_user(row["passage"], row["question"], sol), f"{_arith(f)} {verdict}",
+                     "yes" if row["answer"] else "no", sol)
+
+
+def _choice_doc(rng, row: dict, f: dict) -> str:
+    sol = _pair(rng)
+    labels, texts, key = row["choices"]["label"], row["choices"]["text"], row["answerKey"]
+    reasoning = f"{_arith(f)} The choice {texts[labels.index(key)]} is {key}."
+    return _document(rng, choice_user(row["question"], labels, texts, sol), reasoning, key, sol)
+
+
+def _calls_doc(rng, ex: dict) -> str:
+    sol = _pair(rng)
+    work = _pair(rng)
+    while work == sol:
+        work = _pair(rng)
+    user = calls_user(ex["request"], ex["docs"], work, sol)
+    answer = f"{sol[0]}{json.dumps(ex['calls'])}{sol[1]}"
+    body = f"{work[0]}{ex['why']}{work[1]}{answer}"
+    return (_preamble(rng, work, sol) + user + body) if rng.random() < 0.5 else f"{user}\n{body}"
+
+
+def _math_doc(rng, text: str) -> str:
+    """Plain "Question/Answer" text (the former corpus) or the same problem with an instruction."""
+    if rng.random() < 0.5:
+        return text
+    q, a = text.removeprefix("Question: ").split("\nAnswer: ")
+    steps, final = a.rsplit(" So the answer is ", 1)
+    sol = _pair(rng)
+    user = f"{q}\nPut the final number between {sol[0]} and {sol[1]}."
+    return _document(rng, user, f"{steps} So the answer is {final.rstrip('.')}.", final.rstrip("."), sol)
+
+
+def _qa_text(row: dict) -> str:
+    """What a suite test row is identified by: BoolQ's passage, the others' question."""
+    return row.get("passage") or row["question"]
+
+
+def _qa_rows(data: DataSpec, dataset: str, n: int, held_stories: set[str]) -> list:
+    """Pretraining rows: no test fact, no held-out math story, and (bare sums such as "Which
+    number is 5 + 3?" name no fact) no test row's text."""
+    excluded = synthetic_qa.test_facts(data.seed, data.test_rows)
+    test_texts = {_qa_text(r) for r in synthetic_qa.GENERATORS[dataset](data.seed, data.test_rows)}
+    got = synthetic_qa.WITH_FACTS[dataset](data.seed, n + n // 2 + 16, "pretrain", excluded)
+    keep = [(row, f) for row, f in got if f["story"] not in held_stories and _qa_text(row) not in test_texts]
+    return keep[:n]
+
+
+def texts(data: DataSpec, n: int) -> list[str]:
+    """``n`` pretraining documents, shuffled; the same (data spec, n) gives the same corpus."""
+    held_out = data.sft_rows + data.grpo_rows + data.test_rows
+    counts = {k: max(1, round(n * s)) for k, s in SHARES.items()}
+    rng = random.Random(f"{data.seed}:pretraining-corpus:{VERSION}")
+    splits = synthetic_math.splits(data.seed, data.sft_rows, data.grpo_rows, data.test_rows)
+    held = [r["problem"] for r in splits["sft"]] + [r["prompt"] for r in splits["grpo"]] + \
+           [r["question"] for r in splits["test"]]
+    held_stories = {q.split(" How many")[0] for q in held}
+    docs = [_math_doc(rng, t) for t in synthetic_math.pretraining_text(data.seed, held_out, counts["math"])]
+    docs += [_boolq_doc(rng, row, f) for row, f in _qa_rows(data, "boolq", counts["boolq"], held_stories)]
+    for ds in ("commonsense_qa", "arc_challenge"):
+        docs += [_choice_doc(rng, row, f) for row, f in _qa_rows(data, ds, counts[ds], held_stories)]
+    docs += [_calls_doc(rng, ex) for ex in synthetic_calls.examples(data.seed, counts["calls"])]
+    rng.shuffle(docs)
+    return docs

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-VERSION = "calls-v1"  # bump when the generator changes: it is part of the base's data fingerprint
+VERSION = "calls-v2"  # bump when the generator changes: it is part of the base's data fingerprint
 
 VERBS = ["water", "bake", "shuffle", "tune", "ship", "calibrate", "dim", "enroll", "feed", "stack", "rent",
          "paint", "schedule", "play", "crop", "charge", "launch", "polish", "plant", "rate", "wrap", "sort",
@@ -53,7 +53,9 @@ def _made_up(rng: random.Random) -> str:
 
 def _function(rng: random.Random) -> dict:
     verb, noun = rng.choice(VERBS), rng.choice(NOUNS)
-    if rng.random() < 0.2:
+    # mostly made-up nouns: a 300-step base memorised the 900 word-list names and emitted them
+    # whatever the list said; an unseen name can only be copied from the documents
+    if rng.random() < 0.6:
         noun = _made_up(rng)
     params = rng.sample(sorted(PARAMS), rng.randint(1, 3))
     return {"name": f"{verb}_{noun}", "verb": verb, "noun": noun, "params": {p: PARAMS[p] for p in params}}

@@ -74,6 +74,9 @@ class BaseSpec(_Strict):
     pretrain_steps: int = Field(1000, ge=0)
     pretrain_batch: Pos = 32
     pretrain_lr: float = Field(3e-3, gt=0, allow_inf_nan=False)
+    pretrain_corpus: Literal["math", "mixed"] = Field(
+        "math", description="what the tiny base is pretrained on: plain arithmetic text (math), or arithmetic "
+        "+ yes/no + multiple-choice + function-call documents (mixed, core/sources/pretraining_corpus.py)")
     pretrain_block: int = Field(128, ge=16, le=1024)  # window length; BFCL prompts need ~400 positions
     seed: Seed = 0
 

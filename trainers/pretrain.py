@@ -16,7 +16,7 @@ from pathlib import Path
 from core.config import BaseSpec, DataSpec
 from core.modeling import build_tokenizer, tiny_config
 from core.progress import progress_bar
-from core.sources import pretraining_corpus
+from core.sources import pretraining_corpus, synthetic_math
 from core.thesis_format import SYSTEM_PROMPT
 
 
@@ -30,7 +30,10 @@ def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
 
     dev = device()
     n_text = spec.pretrain_steps * spec.pretrain_batch * spec.pretrain_block // 512 + 64
-    texts = pretraining_corpus.texts(data, n_text)
+    if spec.pretrain_corpus == "mixed":
+        texts = pretraining_corpus.texts(data, n_text)
+    else:  # the arithmetic text alone, after the held-out rows: the base never sees a test problem
+        texts = synthetic_math.pretraining_text(data.seed, data.sft_rows + data.grpo_rows + data.test_rows, n_text)
     tok = build_tokenizer(texts + [SYSTEM_PROMPT] * 20, spec.vocab_size)
     torch.manual_seed(spec.seed)
     model = Qwen3ForCausalLM(tiny_config(spec, tok)).to(dev)

@@ -19,6 +19,7 @@ demo: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/bench run --models all --suite all --store $(STORE)
 	HF_HUB_OFFLINE=1 $(BIN)/bench report --thesis --format md,latex,csv,json,html --store $(STORE)
 	HF_HUB_OFFLINE=1 $(BIN)/bench report --format md,latex,csv,json,html --store $(STORE)
+	$(BIN)/bench reproduce docs/demo/expected.json --store $(STORE)
 
 test: install
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest -q

@@ -332,13 +332,16 @@ def cmd_reproduce(args) -> int:
 
     from reports.reproduce import differences, load, snapshot
 
+    def read(path: Path, missing: str, garbled: str) -> dict:
+        if not path.is_file():
+            raise BadInput(f"{path}: {missing}")
+        try:
+            return load(path)
+        except (ValueError, UnicodeDecodeError):
+            raise BadInput(f"{path}: {garbled}") from None
+
     report = Path(args.report) if args.report else Path(args.store) / "reports" / "report.json"
-    if not report.is_file():
-        raise BadInput(f"{report}: no report to compare (run `bench report --format json` first)")
-    try:
-        doc = load(report)
-    except (ValueError, UnicodeDecodeError):
-        raise BadInput(f"{report}: not a report.json") from None
+    doc = read(report, "no report to compare (run `bench report --format json` first)", "not a report.json")
     expected = Path(args.expected)
     if args.write:
         expected.parent.mkdir(parents=True, exist_ok=True)
@@ -347,12 +350,8 @@ def cmd_reproduce(args) -> int:
         tmp.replace(expected)
         out.print(f"published {len(snapshot(doc)['figures'])} figures -> {expected}", highlight=False)
         return 0
-    if not expected.is_file():
-        raise BadInput(f"{expected}: no published snapshot (write one with --write)")
-    try:
-        published = load(expected)
-    except (ValueError, UnicodeDecodeError):
-        raise BadInput(f"{expected}: not a snapshot written by `bench reproduce --write`") from None
+    published = read(expected, "no published snapshot (write one with --write)",
+                     "not a snapshot written by `bench reproduce --write`")
     diffs = differences(published, doc)
     if not diffs:
         out.print(f"reproduced: all {len(published.get('figures', {}))} figures and "

@@ -77,7 +77,9 @@ def progress_bar(label: str, total: int):
         yield lambda n=1, **fields: None
         return
     stderr = sys.stderr
-    if stderr is not None and _isatty(stderr):
+    # BENCH_PROGRESS=lines: worker processes of `bench run --jobs N` share one terminal, where N
+    # rich bars would overwrite each other
+    if stderr is not None and _isatty(stderr) and os.environ.get("BENCH_PROGRESS") != "lines":
         with _rich_bar(label, total) as advance:
             yield advance
         return

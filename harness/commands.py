@@ -199,9 +199,7 @@ def cmd_run(args) -> int:
     t0 = time.time()
     resolve(ctx, list(ctx.reg.models), suites)
     _record_registry(ctx)
-    if ctx.profile.generation.seed is not None:
-        _seed(ctx.profile.generation.seed)
-    results = run(ctx, plan, args.limit, " ".join(sys.argv))
+    results = run(ctx, plan, args.limit, " ".join(sys.argv), jobs=_jobs(args))
     generated = sum(r["generated"] for r in results)
     failed = sum(r["failed"] for r in results)
     out.print(f"run: {len(results)} cells, {generated} new generations, {ctx.model_calls} model calls, "
@@ -293,16 +291,18 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _seed(seed: int) -> None:
-    """--seed: every RNG a run samples from (BFCL's best-of-n, temperature > 0)."""
-    import random
+def _jobs(args) -> int:
+    """--jobs (else $BENCH_JOBS, else auto): a whole number >= 1, or auto (scheduler.default_jobs)."""
+    raw = str(getattr(args, "jobs", None) or os.environ.get("BENCH_JOBS") or "auto").strip().lower()
+    if raw == "auto":
+        from core.device import device
 
-    import numpy as np
-    import torch
+        from .scheduler import default_jobs
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+        return default_jobs(device())
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadInput(f"--jobs must be a whole number >= 1 or 'auto' (got '{raw}')")
+    return int(raw)
 
 
 def cmd_chat(args) -> int:

@@ -8,6 +8,7 @@ run; a cell with failures is *incomplete* and `bench run` exits 1.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 import uuid
@@ -30,24 +31,26 @@ from .registry import protocols
 
 # -- training ------------------------------------------------------------------------------------
 def train_missing(ctx: Context, plan: Plan) -> list[str]:
-    built = []
-    if any(not job.exists for job in plan.train):
-        from trainers.callbacks import quiet_libraries
+    """Build every checkpoint of the plan that is not in the store yet, parents first."""
+    return [job.name for job in plan.train if not job.exists and train_one(ctx, job)]
 
-        quiet_libraries()
-    for job in plan.train:
-        if job.exists:
-            continue
-        t0 = time.time()
-        console.print(f"[bold]train[/] {job.name} ({job.trainer or 'base'}) -> {ctx.ckpts.path(job.name, job.fp)}")
-        manifest = {"recipe": recipe(ctx.reg, ctx.profile, job.name), "parent": job.parent,
-                    "parent_fingerprint": job.parent_fp, "profile": ctx.profile_name,
-                    "code_version": code_version(), "versions": _versions()}
-        ctx.ckpts.build(job.name, job.fp, lambda out, job=job: with_model_card(ctx, job, out, manifest, _produce(job, out)), manifest)
-        job.exists = True
-        built.append(job.name)
-        console.print(f"  done in {time.time() - t0:.0f}s")
-    return built
+
+def train_one(ctx: Context, job: TrainJob) -> bool:
+    """Build one checkpoint (its parent must exist); False when it already did."""
+    if job.exists:
+        return False
+    from trainers.callbacks import quiet_libraries
+
+    quiet_libraries()
+    t0 = time.time()
+    console.print(f"[bold]train[/] {job.name} ({job.trainer or 'base'}) -> {ctx.ckpts.path(job.name, job.fp)}")
+    manifest = {"recipe": recipe(ctx.reg, ctx.profile, job.name), "parent": job.parent,
+                "parent_fingerprint": job.parent_fp, "profile": ctx.profile_name,
+                "code_version": code_version(), "versions": _versions()}
+    ctx.ckpts.build(job.name, job.fp, lambda out: with_model_card(ctx, job, out, manifest, _produce(job, out)), manifest)
+    job.exists = True
+    console.print(f"  {job.name} done in {time.time() - t0:.0f}s")
+    return True
 
 
 def _produce(job: TrainJob, out: Path) -> dict:
@@ -292,14 +295,50 @@ def judge_rows(ctx: Context, suite, requests: list[tuple], fp: str, protocol: st
     return rows
 
 
-def run(ctx: Context, plan: Plan, limit: Optional[int], command: str) -> list[dict]:
+def evaluate_model(ctx: Context, model: str, cells: list[tuple[str, str]], limit: Optional[int],
+                   run_id: str) -> list[dict]:
+    """Every (suite, protocol) cell of one model, in order. Seeded runs re-seed here, per model,
+    so a model's sampled generations do not depend on which models ran before it (or beside it,
+    under ``--jobs``)."""
+    seed = ctx.profile.generation.seed
+    if seed is not None:
+        seed_everything(seed)
+    return [evaluate_cell(ctx, model, s, p, limit, run_id) for s, p in cells]
+
+
+def seed_everything(seed: int) -> None:
+    """Every RNG a run samples from (BFCL's best-of-n, temperature > 0)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def by_model(plan: Plan) -> dict[str, list[tuple[str, str]]]:
+    """The plan's cells grouped by model, models and cells in plan order."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for m, s, p in plan.evaluate:
+        out.setdefault(m, []).append((s, p))
+    return out
+
+
+def run(ctx: Context, plan: Plan, limit: Optional[int], command: str, jobs: int = 1) -> list[dict]:
+    """Train what is missing, then evaluate every cell. ``jobs`` > 1 runs independent work (sibling
+    trainings, different models' cells) in that many worker processes (harness.scheduler)."""
     run_id = uuid.uuid4().hex[:12]
     ctx.results.start_run(run_id, command, ctx.profile_name, code_version(),
-                          {"models": sorted({m for m, _, _ in plan.evaluate}), "limit": limit})
+                          {"models": sorted({m for m, _, _ in plan.evaluate}), "limit": limit, "jobs": jobs})
     status = "failed"
     try:
-        train_missing(ctx, plan)
-        out = [evaluate_cell(ctx, m, s, p, limit, run_id) for m, s, p in plan.evaluate]
+        if jobs > 1:
+            out = _run_parallel(ctx, plan, limit, run_id, jobs)
+        else:
+            train_missing(ctx, plan)
+            out = [r for m, cells in by_model(plan).items() for r in evaluate_model(ctx, m, cells, limit, run_id)]
         status = "incomplete" if any(r["failed"] for r in out) else "ok"
         return out
     finally:
@@ -307,6 +346,52 @@ def run(ctx: Context, plan: Plan, limit: Optional[int], command: str) -> list[di
             ctx.results.finish_run(run_id, status)
         except RunFailed:  # e.g. the disk filled up: the next run marks this one interrupted
             pass
+
+
+# -- parallel: the same tasks in worker processes (harness.scheduler) ------------------------------
+def _run_parallel(ctx: Context, plan: Plan, limit: Optional[int], run_id: str, jobs: int) -> list[dict]:
+    from .scheduler import Task, run_dag
+
+    spec = {"reg": ctx.reg, "profile_name": ctx.profile_name, "profile": ctx.profile, "store_dir": ctx.store_dir,
+            "fingerprints": dict(ctx.fingerprints), "gen_hashes": dict(ctx.gen_hashes), "limit": limit,
+            "run_id": run_id}
+    pending = {j.name for j in plan.train if not j.exists}
+    tasks = [Task(f"train {j.name}", (spec, "train", j), f"train {j.parent}" if j.parent in pending else None)
+             for j in plan.train if j.name in pending]
+    cells = by_model(plan)
+    tasks += [Task(f"eval {m}", (spec, "eval", (m, c)), f"train {m}" if m in pending else None) for m, c in cells.items()]
+    if len(tasks) < 2:  # nothing runs beside anything: a worker would only add its start-up
+        train_missing(ctx, plan)
+        return [r for m, c in cells.items() for r in evaluate_model(ctx, m, c, limit, run_id)]
+    done = run_dag(tasks, run_task, jobs)
+    for job in plan.train:
+        job.exists = job.exists or f"train {job.name}" in done
+    ctx.model_calls += sum(r["model_calls"] for r in done.values())
+    return [r for m in cells for r in done[f"eval {m}"]["results"]]
+
+
+_WORKER_CTX: dict = {}  # a worker's Context per (store, profile): its loaded base is reused across tasks
+
+
+def run_task(spec: dict, kind: str, payload) -> dict:
+    """One scheduler task, in a worker process: ``train`` a TrainJob, or ``eval`` (model, cells)."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    key = (str(spec["store_dir"]), spec["profile_name"])
+    ctx = _WORKER_CTX.get(key)
+    if ctx is None:
+        ctx = _WORKER_CTX[key] = Context(reg=spec["reg"], profile_name=spec["profile_name"], store_dir=spec["store_dir"])
+        ctx.profile = spec["profile"]  # carries --batch-size / --max-new-tokens / --seed
+        ctx.fingerprints.update(spec["fingerprints"])
+        ctx.gen_hashes.update(spec["gen_hashes"])
+    if kind == "train":
+        train_one(ctx, payload)
+        return {"results": [], "model_calls": 0}
+    calls = ctx.model_calls
+    model, cells = payload
+    results = evaluate_model(ctx, model, cells, spec["limit"], spec["run_id"])
+    return {"results": results, "model_calls": ctx.model_calls - calls}
 
 
 def plan_json(plan: Plan) -> str:

@@ -1,11 +1,17 @@
 """Shared fixtures: the real registry, and a smoke-profile store built once per test session."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from benchkit import ROOT, SHARED, bench  # noqa: F401  (re-exported for fixtures)
+
+# One process per `bench run` in tests (they inherit this): a test machine runs several tests'
+# torch processes already, and worker start-up would only slow small plans. tests/harness/
+# test_scheduler.py runs --jobs 2 explicitly.
+os.environ.setdefault("BENCH_JOBS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -119,6 +119,11 @@ class Profile(_Strict):
     judge: str = "rubric"
     generation: GenerationSpec = GenerationSpec()
     report_to: Optional[list[str]] = None  # trainer curves: tensorboard (default when installed), wandb, none
+    jobs: Union[Literal["auto"], Annotated[int, Field(ge=1, le=64)]] = Field(1, description=(
+        "worker processes `bench run` uses for independent work (sibling trainings, different models' "
+        "evaluations) when --jobs is not given: a number, or auto (one per CPU core up to 4; 1 on a GPU). "
+        "Worth it where each training or evaluation takes tens of seconds (tiny), not where worker "
+        "start-up (~10 s of imports) is most of the work (smoke)"))
     overrides: dict[str, dict[str, Any]] = {}
 
 

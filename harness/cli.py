@@ -66,7 +66,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="indomain", help="indomain | outdomain | bfcl | all (comma-separated)")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N items per suite")
     p.add_argument("--jobs", default=None, help="worker processes for independent trainings and models: N, or "
-                   "auto (default, or $BENCH_JOBS: one per CPU core up to 4; 1 on a GPU). Figures do not depend on it")
+                   "auto (one per CPU core up to 4; 1 on a GPU); default: $BENCH_JOBS, else the profile's jobs. "
+                   "Figures do not depend on it")
     _generation(p)
     p = cmd("samples", "per-item records (prompt, completion, target, scores, judge verdict) as JSONL "
             "in lm-eval's --log_samples layout")

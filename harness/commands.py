@@ -199,7 +199,7 @@ def cmd_run(args) -> int:
     t0 = time.time()
     resolve(ctx, list(ctx.reg.models), suites)
     _record_registry(ctx)
-    results = run(ctx, plan, args.limit, " ".join(sys.argv), jobs=_jobs(args))
+    results = run(ctx, plan, args.limit, " ".join(sys.argv), jobs=_jobs(args, ctx.profile.jobs))
     generated = sum(r["generated"] for r in results)
     failed = sum(r["failed"] for r in results)
     out.print(f"run: {len(results)} cells, {generated} new generations, {ctx.model_calls} model calls, "
@@ -291,9 +291,10 @@ def cmd_init(args) -> int:
     return 0
 
 
-def _jobs(args) -> int:
-    """--jobs (else $BENCH_JOBS, else auto): a whole number >= 1, or auto (scheduler.default_jobs)."""
-    raw = str(getattr(args, "jobs", None) or os.environ.get("BENCH_JOBS") or "auto").strip().lower()
+def _jobs(args, profile_jobs) -> int:
+    """--jobs, else $BENCH_JOBS, else the profile's ``jobs``: a whole number >= 1, or auto
+    (scheduler.default_jobs)."""
+    raw = str(getattr(args, "jobs", None) or os.environ.get("BENCH_JOBS") or profile_jobs).strip().lower()
     if raw == "auto":
         from core.device import device
 

@@ -222,8 +222,11 @@ def run_perf(ctx: Context, registry: str, quick: bool) -> list[Measurement]:
          lambda: wall_vs_lm_eval(ctx, registry, n if quick else 200, max_new)),
         ("4 LoRA variants: shared base vs load each", ">= 1.5x", lambda: lora_swapping(ctx, n if quick else 32, max_new)),
     ]
-    if not quick:  # starting a vLLM server takes 30-60 s here: the full run only
+    if not quick:  # starting a vLLM server takes 30-60 s here; four trainings twice, minutes: the full run only
+        from .parallel import jobs_vs_serial
+
         steps.append(("generation: vLLM server vs hf backend", "figure", lambda: vllm_vs_hf(ctx, hw, n, max_new)))
+        steps.append(("bench run: --jobs auto vs --jobs 1", ">= 1.3x", lambda: jobs_vs_serial(ctx, registry)))
     steps += [
         ("fully cached bench run (wall s)", "0 model calls and <= 3 s", lambda: cached_run(ctx, registry)),
         ("GRPO step time: hybrid vs 1k-def", "<= 1.15x", lambda: grpo_overhead(ctx, 3 if quick else 10)),

@@ -107,26 +107,62 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
                   run_id: str) -> dict:
     """Generate the cell's missing items (and its failed ones: a failure is retried, never kept as
     an answer), score what is unscored, record the cell. Returns counts, and ``failed`` /
-    ``reason``: the items still without an answer and the first one's reason."""
+    ``reason``: the items still without an answer and the first one's reason.
+
+    Items are claimed before they are generated (``ResultStore.claim``: a lease per item), a few
+    batches at a time, so concurrent runs on one store split a cell instead of each generating
+    all of it. Items another live run holds are waited for, not reported missing: the loop ends
+    once every item is settled (stored by whichever run), and a lease whose run died or expired
+    is claimed here. A custom protocol (best-of-n, multi-turn, log-likelihood) runs as one unit
+    over what it claims, as it did over the whole cell."""
+    from core.results import CLAIM_BATCHES, LEASE_POLL_S
+
     suite = get_suite(suite_name)
     itemset = suite.items(ctx.profile, protocol, limit)
     fp = ctx.fingerprints.get(model) or fingerprint(ctx.reg, ctx.profile, model)
     gcfg = gen_config(ctx, suite_name, protocol)
     ghash = digest(gcfg)[:16]
+    cell = (fp, suite_name, protocol, ghash)
+    since = time.time()
     done = ctx.results.done_items(fp, suite_name, protocol, ghash)
-    todo = [it for it in itemset.items if it.id not in done]
-    backend_desc = {}
-    if todo:
-        handle = model_handle(ctx, model, suite_name)
-        _check_recorded_ids(ctx, handle, suite)
-        retried = set(ctx.results.failures(fp, suite_name, protocol, ghash)) & {it.id for it in todo}
-        ctx.results.drop_scores(fp, suite_name, protocol, ghash, retried)
-        backend_desc = handle.description
-        ctx.model_calls += 1
-        _generate(ctx, handle, suite, protocol, itemset, todo, fp, gcfg, ghash, run_id, f"{model} · {suite_name}/{protocol}")
+    by_id = {it.id: it for it in itemset.items if it.id not in done}
+    remaining = list(by_id)
+    chunk = len(remaining) if protocol in suite.custom_protocols else ctx.profile.generation.batch_size * CLAIM_BATCHES
+    backend_desc, handle, generated, waited = {}, None, 0, 0.0
+    try:
+        with ctx.results.keep_leases(run_id):
+            while remaining:
+                claim = ctx.results.claim(run_id, cell, remaining, chunk, since)
+                if not claim.claimed:
+                    remaining = [i for i in remaining if i not in claim.settled]
+                    if remaining:
+                        if not waited:
+                            console.print(f"  {model} · {suite_name}/{protocol}: {len(claim.waiting)} items claimed "
+                                          "by another run: waiting for them")
+                        time.sleep(LEASE_POLL_S)
+                        waited += LEASE_POLL_S
+                    continue
+                if handle is None:
+                    handle = model_handle(ctx, model, suite_name)
+                    _check_recorded_ids(ctx, handle, suite)
+                    backend_desc = handle.description
+                    ctx.model_calls += 1
+                todo = [by_id[i] for i in claim.claimed]
+                retried = set(ctx.results.failures(*cell)) & set(claim.claimed)
+                ctx.results.drop_scores(fp, suite_name, protocol, ghash, retried)
+                _generate(ctx, handle, suite, protocol, itemset, todo, fp, gcfg, ghash, run_id,
+                          f"{model} · {suite_name}/{protocol}")
+                generated += len(todo)
+                mine = set(claim.claimed)
+                remaining = [i for i in remaining if i not in mine and i not in claim.settled]
+    finally:
+        try:
+            ctx.results.release(run_id, cell)
+        except RunFailed:  # the store cannot be written: the leases die with this run
+            pass
     scored = score_cell(ctx, suite, itemset, fp, protocol, ghash)
     produced = {"run_id": run_id, "time": time.time()}
-    if not todo:  # nothing generated now: keep the backend and run that produced the stored generations
+    if not generated:  # nothing generated now: keep the backend and run that produced the stored generations
         prev = ctx.results.cell_manifest(fp, suite_name, protocol, ghash)
         if prev:
             backend_desc = prev.get("backend", {})
@@ -139,7 +175,7 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
                              "code_version": code_version(), **produced})
     wanted = {it.id for it in itemset.items}
     failed = {i: why for i, why in ctx.results.failures(fp, suite_name, protocol, ghash).items() if i in wanted}
-    return {"model": model, "suite": suite_name, "protocol": protocol, "generated": len(todo), "scored": scored,
+    return {"model": model, "suite": suite_name, "protocol": protocol, "generated": generated, "scored": scored,
             "failed": len(failed), "reason": next(iter(failed.values()), "")}
 
 

@@ -238,17 +238,21 @@ class ResultStore:
         self._write("DELETE FROM scores WHERE model_fp=? AND suite=? AND protocol=? AND gen_hash=? AND item_id=?",
                     [(model_fp, suite, protocol, gen_hash, i) for i in item_ids])
 
-    def add_generations(self, rows: list[dict]) -> None:
+    def add_generations(self, rows: list[dict], scores: Iterable[tuple] = ()) -> None:
         """Insert generations; a row for an item whose stored generation failed replaces it (a
         retry), a row for an item with a stored answer is ignored (idempotent, first answer wins).
         The writer's leases on these items end in the same transaction: no run ever sees an item
-        neither leased nor stored while it is being written."""
-        if not rows:
+        neither leased nor stored while it is being written. ``scores`` (as for ``add_scores``)
+        land in the same transaction: a protocol that scores as it generates never stores an
+        answer without its scores."""
+        scores = list(scores)
+        if not rows and not scores:
             return
         now = time.time()
         try:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?)", scores)
                 self.db.executemany(
                     "INSERT INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
                     "ON CONFLICT (model_fp, suite, protocol, item_id, gen_hash, sample) DO UPDATE SET "

@@ -210,11 +210,22 @@ def _generate(ctx: Context, handle, suite, protocol: str, itemset, todo: list, f
             raise
         stored.update(r["item_id"] for r in rows)
 
-    outcomes = None
     try:
         if protocol in suite.custom_protocols:
             run_cfg = {**gcfg, "batch_size": ctx.profile.generation.batch_size}  # not in the hash: no effect on results
-            outcomes = list(suite.run_protocol(protocol, handle, replace(itemset, items=todo), run_cfg))
+            # a suite that yields outcomes one by one (bfcl: each as soon as it is scored) has
+            # each stored at once; a list is stored in one transaction
+            source = getattr(suite, "iter_protocol", suite.run_protocol)
+            outcomes = source(protocol, handle, replace(itemset, items=todo), run_cfg)
+            for group in ([outcomes] if isinstance(outcomes, list) else ([o] for o in outcomes)):
+                try:
+                    _store_outcomes(ctx, group, fp, suite.name, protocol, ghash, run_id)
+                except RunFailed as exc:
+                    store_error.append(exc)
+                    raise
+                stored.update(o.item_id for o in group)
+            if len(stored) < len(todo):  # never silently missing: recorded as failures below
+                raise RuntimeError(f"the protocol gave no outcome for {len(todo) - len(stored)} items")
         else:
             handle.generate([it.prompt for it in todo], gcfg["max_new_tokens"], ctx.profile.generation.batch_size,
                             label=label, on_batch=store, item_ids=[it.id for it in todo],
@@ -232,9 +243,6 @@ def _generate(ctx: Context, handle, suite, protocol: str, itemset, todo: list, f
             {"model_fp": fp, "suite": suite.name, "protocol": protocol, "item_id": it.id, "gen_hash": ghash,
              "dataset": it.dataset, "completion": "", "n_tokens": 0, "error": reason, "run_id": run_id}
             for it in todo if it.id not in stored])
-        return
-    if outcomes is not None:  # stored outside the guard: a store that cannot be written stops the run
-        _store_outcomes(ctx, outcomes, fp, suite.name, protocol, ghash, run_id)
 
 
 _SUITE_IDS: dict[tuple, frozenset] = {}
@@ -260,14 +268,14 @@ def _check_recorded_ids(ctx: Context, handle, suite) -> None:
 
 def _store_outcomes(ctx: Context, outcomes, fp: str, suite: str, protocol: str, ghash: str, run_id: str) -> None:
     """A custom protocol's outcomes: every generation (failures with their reason), and the
-    scores of the answered ones only (a failure is never scored)."""
+    scores of the answered ones only (a failure is never scored), in one transaction."""
     outcomes = list(outcomes)
-    ctx.results.add_scores([(fp, suite, protocol, o.item_id, ghash, 0, k, float(v))
-                            for o in outcomes if not o.error for k, v in o.metrics.items()])
-    ctx.results.add_generations([
-        {"model_fp": fp, "suite": suite, "protocol": protocol, "item_id": o.item_id, "gen_hash": ghash,
-         "dataset": o.dataset, "completion": o.completion, "n_tokens": o.n_tokens, "error": o.error,
-         "run_id": run_id} for o in outcomes])
+    ctx.results.add_generations(
+        [{"model_fp": fp, "suite": suite, "protocol": protocol, "item_id": o.item_id, "gen_hash": ghash,
+          "dataset": o.dataset, "completion": o.completion, "n_tokens": o.n_tokens, "error": o.error,
+          "run_id": run_id} for o in outcomes],
+        scores=[(fp, suite, protocol, o.item_id, ghash, 0, k, float(v))
+                for o in outcomes if not o.error for k, v in o.metrics.items()])
 
 
 def score_cell(ctx: Context, suite, itemset, fp: str, protocol: str, ghash: str) -> int:

@@ -156,11 +156,6 @@ def test_store_leases(case, tmp_path):
 
 # -- process-level cases: the real CLI -----------------------------------------------------------
 NEW = re.compile(r"run: \d+ cells, (\d+) new generations")
-PROCESS_CASES = {
-    "two-runs-together": "two `bench run` on one store started together: generations = one run's",
-    "kill9-then-next-run": "a run killed (SIGKILL) holding leases: the next run takes them over",
-    "kill9-while-other-waits": "of two runs, one is killed: the other takes over its items and completes",
-}
 
 
 def _args(reg, store):
@@ -182,8 +177,9 @@ def _same_as_reference(reference_store, store):
     assert faultkit.count(store / "bench.sqlite", "SELECT COUNT(*) FROM leases") == 0
 
 
-@pytest.mark.slow
-def test_two_runs_together_generate_each_item_once(fault_registry, reference_store, tmp_path):
+def two_runs_together(fault_registry, reference_store, tmp_path):
+    """Two `bench run` on one store started together: the generations they report add up to one
+    run's (2 x 150; before leases each generated nearly everything), tables equal one run's."""
     store = tmp_path / "L"
     faultkit.copy_checkpoints(reference_store, store)
     logs = [tmp_path / "p1.log", tmp_path / "p2.log"]
@@ -200,8 +196,9 @@ def _rows_of_status(db, status) -> int:
                               "(SELECT run_id FROM runs WHERE status=?)", (status,))
 
 
-@pytest.mark.slow
-def test_killed_runs_leases_are_taken_over_by_the_next_run(fault_registry, reference_store, tmp_path):
+def kill9_then_next_run(fault_registry, reference_store, tmp_path):
+    """A run killed (SIGKILL) while it holds leases: the next run takes them over at once (the
+    dead pid), generates exactly what the killed run had not stored, and ends complete."""
     store = tmp_path / "K"
     faultkit.copy_checkpoints(reference_store, store)
     db = store / "bench.sqlite"
@@ -224,23 +221,38 @@ def test_killed_runs_leases_are_taken_over_by_the_next_run(fault_registry, refer
     _same_as_reference(reference_store, store)
 
 
-@pytest.mark.slow
-def test_killed_run_while_another_waits(fault_registry, reference_store, tmp_path):
+def kill9_while_another_runs(fault_registry, reference_store, tmp_path):
+    """Of two runs on one store, the first is killed mid-cell: the second takes over its items
+    and ends complete, having generated exactly what the killed one had not stored."""
     store = tmp_path / "W"
     faultkit.copy_checkpoints(reference_store, store)
     db = store / "bench.sqlite"
     first = faultkit.start(*_args(fault_registry, store), log=tmp_path / "first.log")
+    second = faultkit.start(*_args(fault_registry, store), log=tmp_path / "second.log")
     try:
-        faultkit.wait_for(lambda: faultkit.count(db, "SELECT COUNT(*) FROM leases") > 0, first, timeout=300)
-        second = faultkit.start(*_args(fault_registry, store), log=tmp_path / "second.log")
-        # the second run is up and has claimed (or is waiting for) items before the first dies
-        faultkit.wait_for(lambda: faultkit.count(db, "SELECT COUNT(DISTINCT run_id) FROM leases") > 1
-                          or faultkit.count(db, "SELECT COUNT(*) FROM runs") > 1 and
-                          faultkit.count(db, "SELECT COUNT(*) FROM generations") > 40, second, timeout=300)
+        # both hold leases at once: the first dies with items claimed and not stored
+        both = faultkit.wait_for(lambda: faultkit.count(db, "SELECT COUNT(DISTINCT run_id) FROM leases") > 1,
+                                 first, timeout=300, every=0.01)
     finally:
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
+    assert both, (tmp_path / "first.log").read_text()[-2000:]
     assert second.wait(timeout=600) == 0, (tmp_path / "second.log").read_text()[-3000:]
     by_killed = _rows_of_status(db, "interrupted")
+    assert 0 <= by_killed < 2 * TEST_ROWS
     assert _new(tmp_path / "second.log") == 2 * TEST_ROWS - by_killed
+    assert faultkit.count(db, "SELECT COUNT(*) FROM runs WHERE status='interrupted'") == 1
     _same_as_reference(reference_store, store)
+
+
+PROCESS_CASES = {"two-runs-together": two_runs_together, "kill9-then-next-run": kill9_then_next_run,
+                 "kill9-while-another-runs": kill9_while_another_runs}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(PROCESS_CASES))
+def test_concurrent_runs_claim_items(case, fault_registry, reference_store, tmp_path):
+    PROCESS_CASES[case](fault_registry, reference_store, tmp_path)
+
+
+ALL_CASES = {**{f"store:{k}": v for k, v in STORE_CASES.items()}, **{f"process:{k}": v for k, v in PROCESS_CASES.items()}}

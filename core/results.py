@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS judgments (
   PRIMARY KEY (judge_fp, item_key, response_hash));
 CREATE TABLE IF NOT EXISTS leases (
   model_fp TEXT, suite TEXT, protocol TEXT, gen_hash TEXT, item_id TEXT, run_id TEXT, expires REAL,
-  PRIMARY KEY (model_fp, suite, protocol, gen_hash, item_id));
+  PRIMARY KEY (model_fp, suite, protocol, gen_hash, item_id)) WITHOUT ROWID;
 """
 
 # A lease is renewed by its run's keeper thread every LEASE_TTL_S / 4 seconds, so it expires only

@@ -142,4 +142,33 @@ def test_budgets_and_settings_at_their_limits_load(mutate, tmp_path, monkeypatch
     load_config(_registry(tmp_path, _with_api_model(mutate))).profile(faultkit.PROFILE)
 
 
-ALL_CASES = {**{f"context:{k}": v for k, v in CONTEXT.items()}, **{f"client:{k}": v for k, v in CLIENT.items()}}
+def _known_only_when_loaded(monkeypatch):
+    """The load check believes the base has 4,096 positions (as for a hub base not downloaded
+    yet); the checkpoint says 1,024 and the run must stop once the model is loaded."""
+    import core.config
+
+    monkeypatch.setattr(core.config, "TINY_CONTEXT", 4096)
+
+
+# id -> (patch, max_new_tokens): caught when the model is loaded, before any generation
+LOADED = {"context-known-when-loaded": (_known_only_when_loaded, 2000)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(LOADED))
+def test_budget_beyond_the_loaded_models_context_stops_before_generating(case, tmp_path, capsys, monkeypatch,
+                                                                          reference_store):
+    patch, new_tokens = LOADED[case]
+    patch(monkeypatch)
+    store = tmp_path / "store"
+    faultkit.copy_checkpoints(reference_store, store)  # sft too: the suite's reference, evaluated as well
+    reg = _registry(tmp_path, _set(f"{P}.generation.max_new_tokens", new_tokens))
+    rc, err = cli(capsys, "run", "--models", "base", "--suite", "indomain", "--registry", reg,
+                  "--profile", faultkit.PROFILE, "--store", store)
+    line = one_line(rc, err)
+    assert "max_new_tokens" in line and str(new_tokens) in line and "1024" in line, line
+    assert faultkit.count(store / "bench.sqlite", "SELECT COUNT(*) FROM generations") == 0
+
+
+ALL_CASES = {**{f"context:{k}": v for k, v in CONTEXT.items()}, **{f"loaded:{k}": v for k, v in LOADED.items()},
+             **{f"client:{k}": v for k, v in CLIENT.items()}}

@@ -33,7 +33,8 @@ def _expected() -> dict[str, dict[str, int]]:
         "closed or odd stdio": row(len(stdio.ALL_CASES), shell_errors),
         "concurrent runs claim items": row(len(leases.ALL_CASES), 0),
         "BFCL scoring interrupted": row(len(bfcl_resume.CASES), 0),
-        "token budgets vs the context": row(len(budgets.CONTEXT), len(budgets.CONTEXT)),
+        "token budgets vs the context": row(len(budgets.CONTEXT) + len(budgets.LOADED),
+                                            len(budgets.CONTEXT) + len(budgets.LOADED)),
         "client settings (models, judges)": row(len(budgets.CLIENT), len(budgets.CLIENT)),
     }
 

@@ -27,8 +27,23 @@ _NAME = re.compile(NAME_PATTERN)
 _REWARD_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?::[A-Za-z_]\w*)?$")
 MAX_PARENT_CHAIN = 64  # the thesis chain is 4 deep (base, sft, grpo, bfcl); a deeper one is a mistake
 MAX_NEW_TOKENS = 32_768  # beyond any supported model's context: a typo (1e12) would hang generation
+# The tiny base's positions (core.modeling.tiny_config builds it with this many): every token
+# budget of a tiny profile must fit it, where a larger one failed inside generation or training.
+TINY_CONTEXT = 1024
 
 Pos = Annotated[int, Field(ge=1)]
+# Bounds of the HTTP client settings (openai models, LLM judges). A zero, negative, infinite or
+# NaN timeout made every request fail at once or never time out; negative retries skipped the
+# request; concurrency 0 deadlocked the worker pool. The upper bounds are far beyond any use and
+# stop a typo (1e9 threads, a day-long timeout) before it takes the machine.
+MAX_TIMEOUT_S = 3600.0
+MAX_RETRIES = 20
+MAX_CONCURRENCY = 256
+TimeoutS = Annotated[float, Field(gt=0, le=MAX_TIMEOUT_S, allow_inf_nan=False,
+                                  description=f"seconds per request, > 0 and at most {MAX_TIMEOUT_S:g}")]
+Retries = Annotated[int, Field(ge=0, le=MAX_RETRIES, description=f"attempts after the first, 0..{MAX_RETRIES}")]
+Concurrency = Annotated[int, Field(ge=1, le=MAX_CONCURRENCY,
+                                   description=f"requests in flight at once, 1..{MAX_CONCURRENCY}")]
 
 
 def valid_name(name: object) -> bool:
@@ -77,7 +92,7 @@ class BaseSpec(_Strict):
     pretrain_corpus: Literal["math", "mixed"] = Field(
         "math", description="what the tiny base is pretrained on: plain arithmetic text (math), or arithmetic "
         "+ yes/no + multiple-choice + function-call documents (mixed, core/sources/pretraining_corpus.py)")
-    pretrain_block: int = Field(128, ge=16, le=1024)  # window length; BFCL prompts need ~400 positions
+    pretrain_block: int = Field(128, ge=16, le=TINY_CONTEXT)  # window length; BFCL prompts need ~400 positions
     seed: Seed = 0
 
     @model_validator(mode="after")
@@ -108,7 +123,7 @@ class GenerationSpec(_Strict):
     temperature: float = Field(0.0, ge=0, allow_inf_nan=False)  # greedy: reproducible evaluation
     seed: Optional[Seed] = None  # RNG seed for sampled generations (bench run --seed); in the key when set
     # vllm backend only (not in any cache key: they change where generation runs, not its result)
-    tensor_parallel_size: int = Field(1, ge=1)  # GPUs one vLLM server spans
+    tensor_parallel_size: int = Field(1, ge=1, le=64, description="GPUs one vLLM server spans")
     server_url: Optional[str] = None  # attach to this running vLLM server (.../v1) instead of starting one
 
 
@@ -143,9 +158,9 @@ class ModelEntry(_Strict):
     base_url: Optional[str] = None  # openai: endpoint including /v1
     model: Optional[str] = None  # openai: the served model name
     api_key_env: Optional[str] = None
-    timeout_s: float = 120
-    retries: int = 3
-    concurrency: int = 8
+    timeout_s: TimeoutS = 120
+    retries: Retries = 3
+    concurrency: Concurrency = 8
 
 
 class SuiteEntry(_Strict):
@@ -160,9 +175,9 @@ class JudgeEntry(_Strict):
     base_url: Optional[str] = None
     model: Optional[str] = None
     api_key_env: Optional[str] = None
-    timeout_s: float = 60
-    retries: int = 3
-    concurrency: int = 8
+    timeout_s: TimeoutS = 60
+    retries: Retries = 3
+    concurrency: Concurrency = 8
 
 
 class Registry(_Strict):
@@ -186,6 +201,7 @@ class Registry(_Strict):
         name = name or self.default_profile
         if name not in self.profiles:
             raise BadInput(f"unknown profile '{name}' (known: {', '.join(self.profiles)})")
+        check_model_contexts(self, name, self.profiles[name])
         return self.profiles[name]
 
     def model(self, name: str) -> ModelEntry:
@@ -303,6 +319,116 @@ def _check_graph(reg: Registry, path: str) -> None:
     for sname, s in reg.suites.items():
         if s.reference and s.reference not in reg.models:
             raise BadInput(f"{path}: suites.{sname}.reference: unknown model '{s.reference}'")
+    _check_budgets(reg, path)
+
+
+# -- token budgets against the base's context --------------------------------------------------
+def _hub_cache() -> Path:
+    """huggingface_hub's cache folder, found as it finds it (no import: `bench models` stays fast)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "huggingface")
+    return Path(home).expanduser() / "hub"
+
+
+def local_config_file(ref: Optional[str], revision: Optional[str] = None) -> Optional[Path]:
+    """The ``config.json`` of a local folder or of a hub id already in the local cache; None when
+    there is none here (a hub model not downloaded yet is checked when it is loaded)."""
+    if not ref:
+        return None
+    folder = Path(ref).expanduser()
+    if (folder / "config.json").is_file():
+        return folder / "config.json"
+    if "/" not in ref or ref.startswith((".", "/", "~")):
+        return None
+    repo = _hub_cache() / ("models--" + ref.replace("/", "--"))
+    rev = revision or "main"
+    ref_file = repo / "refs" / rev
+    try:
+        commit = ref_file.read_text().strip() if ref_file.is_file() else rev
+    except OSError:
+        return None
+    cfg = repo / "snapshots" / commit / "config.json"
+    return cfg if cfg.is_file() else None
+
+
+def context_positions(cfg_file: Path) -> Optional[int]:
+    """``max_position_embeddings`` of a model config (top level, or its text model's)."""
+    import json
+
+    try:
+        cfg = json.loads(cfg_file.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None  # a damaged config is reported by whatever loads the model
+    for scope in (cfg, cfg.get("text_config") if isinstance(cfg, dict) else None):
+        value = scope.get("max_position_embeddings") if isinstance(scope, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def base_context(base: BaseSpec) -> tuple[Optional[int], str]:
+    """(positions, where they come from) of a profile's base; None when not known here."""
+    if base.kind == "tiny":
+        return TINY_CONTEXT, "the tiny base's max_position_embeddings"
+    cfg = local_config_file(base.id, base.revision)
+    if cfg is None:
+        return None, ""
+    return context_positions(cfg), f"max_position_embeddings in {cfg}"
+
+
+def token_budgets(reg: "Registry", pname: str, prof: Profile) -> list[tuple[str, int, bool]]:
+    """(key, tokens, needs room for a prompt) of everything a profile generates or trains on its
+    base: the generation budget, and per trained model its trainer's sequence budget."""
+    from .recipes import effective_hyper
+
+    out = [(f"profiles.{pname}.generation.max_new_tokens", prof.generation.max_new_tokens, True)]
+    for name, m in reg.models.items():
+        if m.trainer not in HYPER_SCHEMAS or reg.models[reg.lineage(name)[0]].kind != "base":
+            continue
+        try:
+            h = effective_hyper(m, prof)
+        except ValidationError:
+            continue  # reported by the hyperparameter check, with its own line
+        key = f"models.{name}.hyper ({pname})."
+        if m.trainer == "grpo":
+            out.append((key + "max_prompt_length + max_completion_length",
+                        h["max_prompt_length"] + h["max_completion_length"], False))
+        elif m.trainer == "sft":
+            out.append((key + "max_seq_length", h["max_seq_length"], False))
+        elif m.trainer == "bfcl_grpo":
+            out.append((key + "max_completion_length", h["max_completion_length"], True))
+    return out
+
+
+def check_context(path: str, budgets: list[tuple[str, int, bool]], positions: int, source: str) -> None:
+    """One line naming the field, its value and the limit when a budget does not fit."""
+    for key, tokens, prompt in budgets:
+        limit = positions - 1 if prompt else positions  # a completion needs at least one prompt token
+        if tokens > limit:
+            raise BadInput(f"{path}: {key}: {tokens} tokens do not fit the base's context of {positions} "
+                           f"positions ({source}; at most {limit})")
+
+
+def _check_budgets(reg: "Registry", path: str) -> None:
+    for pname, prof in reg.profiles.items():
+        positions, source = base_context(prof.base)
+        if positions:
+            check_context(path, token_budgets(reg, pname, prof), positions, source)
+
+
+def check_model_contexts(reg: "Registry", pname: str, prof: Profile) -> None:
+    """hf and lora models bring their own base: the selected profile's generation budget must fit
+    each one whose config is here. Checked for the profile in use only (when it is selected), so
+    a small hub model beside the thesis profile's 1,536-token budget does not break the others."""
+    for name, m in reg.models.items():
+        ref = m.base if m.kind == "lora" else m.path if m.kind == "hf" else None
+        cfg = local_config_file(ref, None if m.kind == "lora" else m.revision)
+        positions = context_positions(cfg) if cfg else None
+        if positions:
+            check_context(reg.path, [(f"profiles.{pname}.generation.max_new_tokens (model {name})",
+                                      prof.generation.max_new_tokens, True)],
+                          positions, f"max_position_embeddings in {cfg}")
 
 
 MAX_REGISTRY_BYTES = 4 << 20  # the real registry is a few KiB

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .config import BaseSpec
+from .config import TINY_CONTEXT, BaseSpec
 from .thesis_format import CHAT_TEMPLATE, TAGS
 
 SPECIALS = ["<|endoftext|>", "<|pad|>"]
@@ -168,5 +168,5 @@ def tiny_config(spec: BaseSpec, tok):
     return Qwen3Config(vocab_size=len(tok), hidden_size=spec.hidden_size, num_hidden_layers=spec.layers,
                        num_attention_heads=spec.heads, num_key_value_heads=spec.kv_heads,
                        head_dim=spec.hidden_size // spec.heads, intermediate_size=spec.intermediate_size,
-                       max_position_embeddings=1024, tie_word_embeddings=True,
+                       max_position_embeddings=TINY_CONTEXT, tie_word_embeddings=True,
                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)

@@ -4,6 +4,12 @@ Keys make re-runs cheap and safe: a generation is identified by (model fingerpri
 protocol, item, generation-config hash, sample); inserts are idempotent, so a resumed or
 concurrent run never duplicates a row.
 
+Concurrent runs on one store also never duplicate *work*: a run claims the items it is about to
+generate (a row per item in ``leases``, taken in one ``BEGIN IMMEDIATE`` transaction), other runs
+skip them and wait for them to land. A lease ends when its item is stored (same transaction as
+the generation row), when its run finishes, when its run's process is gone (``reap_dead_runs``)
+or when it expires (no renewal for ``LEASE_TTL_S``: a dead run on another host).
+
 A generation that did not happen (transport error, timeout, a replay entry missing, a crash
 inside the harness) is stored with its ``error`` and no completion worth scoring: it is a
 *failure*, never a wrong answer. Failures are not "done": the next run asks for them again, and
@@ -16,7 +22,9 @@ import os
 import re
 import socket
 import sqlite3
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -41,7 +49,29 @@ CREATE TABLE IF NOT EXISTS scores (
 CREATE TABLE IF NOT EXISTS judgments (
   judge_fp TEXT, item_key TEXT, response_hash TEXT, score REAL, verdict TEXT, created REAL,
   PRIMARY KEY (judge_fp, item_key, response_hash));
+CREATE TABLE IF NOT EXISTS leases (
+  model_fp TEXT, suite TEXT, protocol TEXT, gen_hash TEXT, item_id TEXT, run_id TEXT, expires REAL,
+  PRIMARY KEY (model_fp, suite, protocol, gen_hash, item_id)) WITHOUT ROWID;
 """
+
+# A lease is renewed by its run's keeper thread every LEASE_TTL_S / 4 seconds, so it expires only
+# when its run stopped renewing it: a run of another host that died (runs of this host are
+# recognised as dead at once by their pid). Two minutes keep a dead foreign run's items waiting
+# briefly, and are far beyond any pause of a live keeper.
+LEASE_TTL_S = 120.0
+# A run claims this many generation batches at a time: enough to keep the batches full, few
+# enough that a second run starting a moment later still finds most of a cell to share.
+CLAIM_BATCHES = 4
+LEASE_POLL_S = 0.5  # how often a run waiting for another run's items looks again
+
+
+@dataclass
+class Claim:
+    """One claim's answer: the items now leased to the caller, the items settled since ``since``
+    (an answer, or a failure recorded by any run), and the items a live run holds."""
+    claimed: list[str]
+    settled: set[str]
+    waiting: set[str]
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -121,7 +151,61 @@ class ResultStore:
         return len(dead)
 
     def finish_run(self, run_id: str, status: str) -> None:
-        self._write("UPDATE runs SET finished=?, status=? WHERE run_id=?", [(time.time(), status, run_id)])
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("UPDATE runs SET finished=?, status=? WHERE run_id=?", (time.time(), status, run_id))
+                self.db.execute("DELETE FROM leases WHERE run_id=?", (run_id,))
+        except sqlite3.Error as exc:
+            raise RunFailed(f"cannot write results to {self.path}: {exc}") from None
+
+    # -- leases ---------------------------------------------------------------------------
+    def claim(self, run_id: str, cell: tuple, item_ids: list[str], limit: int, since: float,
+              ttl: float = LEASE_TTL_S) -> Claim:
+        """Lease up to ``limit`` of ``item_ids`` (in their order) to ``run_id``, atomically.
+
+        ``cell`` is (model_fp, suite, protocol, gen_hash). An item is settled (never claimed)
+        when it has a stored answer, or a failure stored at or after ``since`` (by this run or
+        another: that outcome stands until the next run retries it). An item leased to another
+        run is taken over when that run is no longer ``running`` (finished, or marked
+        interrupted by ``reap_dead_runs``) or its lease expired; a lease of a run missing from
+        ``runs`` lives until it expires. Leases this run already holds are renewed."""
+        self.reap_dead_runs()
+        fp, suite, protocol, ghash = cell
+        now = time.time()
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                where = "model_fp=? AND suite=? AND protocol=? AND gen_hash=?"
+                settled = {r[0] for r in self.db.execute(
+                    f"SELECT item_id FROM generations WHERE {where} AND (error IS NULL OR created >= ?)",
+                    (*cell, since))} & set(item_ids)
+                status = dict(self.db.execute("SELECT run_id, status FROM runs WHERE run_id IN "
+                                              "(SELECT DISTINCT run_id FROM leases WHERE " + where + ")", cell))
+                held = {}
+                for item, owner, expires in self.db.execute(
+                        f"SELECT item_id, run_id, expires FROM leases WHERE {where}", cell):
+                    live = owner != run_id and (expires or 0) > now and status.get(owner, "running") == "running"
+                    if live:
+                        held[item] = owner
+                free = [i for i in item_ids if i not in settled and i not in held]
+                claimed = free[:max(0, limit)]
+                self.db.executemany("INSERT OR REPLACE INTO leases VALUES (?,?,?,?,?,?,?)",
+                                    [(fp, suite, protocol, ghash, i, run_id, now + ttl) for i in claimed])
+        except sqlite3.Error as exc:
+            raise RunFailed(f"cannot write results to {self.path}: {exc}") from None
+        return Claim(claimed=claimed, settled=settled, waiting={i for i in item_ids if i in held})
+
+    def release(self, run_id: str, cell: tuple) -> None:
+        """Drop this run's leases in a cell (items it claimed but did not store: the next claim
+        of any run takes them)."""
+        self._write("DELETE FROM leases WHERE run_id=? AND model_fp=? AND suite=? AND protocol=? AND gen_hash=?",
+                    [(run_id, *cell)])
+
+    def keep_leases(self, run_id: str, ttl: float = LEASE_TTL_S) -> "LeaseKeeper":
+        """A context manager renewing ``run_id``'s leases every ``ttl / 4`` s while the run
+        generates (one long batch must not let them expire)."""
+        return LeaseKeeper(self.path, run_id, ttl)
 
     def upsert_cell(self, model: str, model_fp: str, suite: str, protocol: str, gen_hash: str, profile: str,
                     dataset: str, data_fp: str, judge: str, manifest: dict) -> None:
@@ -154,19 +238,36 @@ class ResultStore:
         self._write("DELETE FROM scores WHERE model_fp=? AND suite=? AND protocol=? AND gen_hash=? AND item_id=?",
                     [(model_fp, suite, protocol, gen_hash, i) for i in item_ids])
 
-    def add_generations(self, rows: list[dict]) -> None:
+    def add_generations(self, rows: list[dict], scores: Iterable[tuple] = ()) -> None:
         """Insert generations; a row for an item whose stored generation failed replaces it (a
-        retry), a row for an item with a stored answer is ignored (idempotent, first answer wins)."""
+        retry), a row for an item with a stored answer is ignored (idempotent, first answer wins).
+        The writer's leases on these items end in the same transaction: no run ever sees an item
+        neither leased nor stored while it is being written. ``scores`` (as for ``add_scores``)
+        land in the same transaction: a protocol that scores as it generates never stores an
+        answer without its scores."""
+        scores = list(scores)
+        if not rows and not scores:
+            return
         now = time.time()
-        self._write("INSERT INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?,?,?,?,?)", scores)
+                self.db.executemany(
+                    "INSERT INTO generations VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
                     "ON CONFLICT (model_fp, suite, protocol, item_id, gen_hash, sample) DO UPDATE SET "
                     "dataset=excluded.dataset, completion=excluded.completion, n_tokens=excluded.n_tokens, "
                     "error=excluded.error, run_id=excluded.run_id, created=excluded.created "
                     "WHERE generations.error IS NOT NULL",
                     [(r["model_fp"], r["suite"], r["protocol"], r["item_id"], r["gen_hash"], r.get("sample", 0),
-                      r["dataset"], _text(r["completion"]), r.get("n_tokens"), _text(r.get("error")), r.get("run_id"),
-                      now)
-                     for r in rows])
+                      r["dataset"], _text(r["completion"]), r.get("n_tokens"), _text(r.get("error")),
+                      r.get("run_id"), now) for r in rows])
+                self.db.executemany(
+                    "DELETE FROM leases WHERE model_fp=? AND suite=? AND protocol=? AND gen_hash=? AND item_id=? "
+                    "AND run_id=?", [(r["model_fp"], r["suite"], r["protocol"], r["gen_hash"], r["item_id"],
+                                      r.get("run_id")) for r in rows])
+        except sqlite3.Error as exc:
+            raise RunFailed(f"cannot write results to {self.path}: {exc}") from None
 
     def generations(self, model_fp: str, suite: str, protocol: str, gen_hash: str) -> list[dict]:
         cur = self.db.execute("SELECT item_id, sample, dataset, completion, n_tokens, error FROM generations "
@@ -208,6 +309,39 @@ class ResultStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+class LeaseKeeper:
+    """Renews one run's leases from a thread with its own connection (SQLite connections are not
+    shared across threads). A renewal that fails (a busy or full disk) is skipped: the lease then
+    expires, and the worst outcome is another run generating the same items again, which the
+    idempotent inserts absorb."""
+
+    def __init__(self, path: Path, run_id: str, ttl: float):
+        self.path, self.run_id, self.ttl = path, run_id, ttl
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread = threading.Thread(target=self._loop, name=f"leases-{self.run_id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.ttl / 4):
+            try:
+                con = sqlite3.connect(self.path, timeout=5, isolation_level=None)
+                try:
+                    con.execute("UPDATE leases SET expires=? WHERE run_id=?", (time.time() + self.ttl, self.run_id))
+                finally:
+                    con.close()
+            except sqlite3.Error:
+                pass
 
 
 def _alive(pid: int) -> bool:

@@ -110,26 +110,71 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
                   run_id: str) -> dict:
     """Generate the cell's missing items (and its failed ones: a failure is retried, never kept as
     an answer), score what is unscored, record the cell. Returns counts, and ``failed`` /
-    ``reason``: the items still without an answer and the first one's reason."""
+    ``reason``: the items still without an answer and the first one's reason.
+
+    Items are claimed before they are generated (``ResultStore.claim``: a lease per item), a few
+    batches at a time, so concurrent runs on one store split a cell instead of each generating
+    all of it. Items another live run holds are waited for, not reported missing: the loop ends
+    once every item is settled (stored by whichever run), and a lease whose run died or expired
+    is claimed here. A custom protocol (best-of-n, multi-turn, log-likelihood) runs as one unit
+    over what it claims, as it did over the whole cell."""
+    from core.config import check_context
+    from core.results import CLAIM_BATCHES, LEASE_POLL_S
+
     suite = get_suite(suite_name)
     itemset = suite.items(ctx.profile, protocol, limit)
     fp = ctx.fingerprints.get(model) or fingerprint(ctx.reg, ctx.profile, model)
     gcfg = gen_config(ctx, suite_name, protocol)
     ghash = digest(gcfg)[:16]
+    cell = (fp, suite_name, protocol, ghash)
+    since = time.time()
     done = ctx.results.done_items(fp, suite_name, protocol, ghash)
-    todo = [it for it in itemset.items if it.id not in done]
-    backend_desc = {}
-    if todo:
-        handle = model_handle(ctx, model, suite_name)
-        _check_recorded_ids(ctx, handle, suite)
-        retried = set(ctx.results.failures(fp, suite_name, protocol, ghash)) & {it.id for it in todo}
-        ctx.results.drop_scores(fp, suite_name, protocol, ghash, retried)
-        backend_desc = handle.description
-        ctx.model_calls += 1
-        _generate(ctx, handle, suite, protocol, itemset, todo, fp, gcfg, ghash, run_id, f"{model} · {suite_name}/{protocol}")
+    by_id = {it.id: it for it in itemset.items if it.id not in done}
+    remaining = list(by_id)
+    chunk = len(remaining) if protocol in suite.custom_protocols else ctx.profile.generation.batch_size * CLAIM_BATCHES
+    backend_desc, handle, generated, waited = {}, None, 0, 0.0
+    try:
+        with ctx.results.keep_leases(run_id):
+            while remaining:
+                claim = ctx.results.claim(run_id, cell, remaining, chunk, since)
+                if not claim.claimed:
+                    remaining = [i for i in remaining if i not in claim.settled]
+                    if remaining:
+                        if not waited:
+                            console.print(f"  {model} · {suite_name}/{protocol}: {len(claim.waiting)} items claimed "
+                                          "by another run: waiting for them")
+                        time.sleep(LEASE_POLL_S)
+                        waited += LEASE_POLL_S
+                    continue
+                if handle is None:
+                    handle = model_handle(ctx, model, suite_name)
+                    # a base first downloaded by this run was not checked at load: its context is
+                    # known now, before anything is generated
+                    positions = getattr(getattr(getattr(handle.backend, "model", None), "config", None),
+                                        "max_position_embeddings", None)
+                    if isinstance(positions, int) and positions > 0:
+                        check_context(ctx.reg.path, [(f"profiles.{ctx.profile_name}.generation.max_new_tokens "
+                                                      f"(model {model})", gcfg["max_new_tokens"], True)],
+                                      positions, f"max_position_embeddings of the loaded model {model}")
+                    _check_recorded_ids(ctx, handle, suite)
+                    backend_desc = handle.description
+                    ctx.model_calls += 1
+                todo = [by_id[i] for i in claim.claimed]
+                retried = set(ctx.results.failures(*cell)) & set(claim.claimed)
+                ctx.results.drop_scores(fp, suite_name, protocol, ghash, retried)
+                _generate(ctx, handle, suite, protocol, itemset, todo, fp, gcfg, ghash, run_id,
+                          f"{model} · {suite_name}/{protocol}")
+                generated += len(todo)
+                mine = set(claim.claimed)
+                remaining = [i for i in remaining if i not in mine and i not in claim.settled]
+    finally:
+        try:
+            ctx.results.release(run_id, cell)
+        except RunFailed:  # the store cannot be written: the leases die with this run
+            pass
     scored = score_cell(ctx, suite, itemset, fp, protocol, ghash)
     produced = {"run_id": run_id, "time": time.time()}
-    if not todo:  # nothing generated now: keep the backend and run that produced the stored generations
+    if not generated:  # nothing generated now: keep the backend and run that produced the stored generations
         prev = ctx.results.cell_manifest(fp, suite_name, protocol, ghash)
         if prev:
             backend_desc = prev.get("backend", {})
@@ -142,7 +187,7 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
                              "code_version": code_version(), **produced})
     wanted = {it.id for it in itemset.items}
     failed = {i: why for i, why in ctx.results.failures(fp, suite_name, protocol, ghash).items() if i in wanted}
-    return {"model": model, "suite": suite_name, "protocol": protocol, "generated": len(todo), "scored": scored,
+    return {"model": model, "suite": suite_name, "protocol": protocol, "generated": generated, "scored": scored,
             "failed": len(failed), "reason": next(iter(failed.values()), "")}
 
 
@@ -177,11 +222,22 @@ def _generate(ctx: Context, handle, suite, protocol: str, itemset, todo: list, f
             raise
         stored.update(r["item_id"] for r in rows)
 
-    outcomes = None
     try:
         if protocol in suite.custom_protocols:
             run_cfg = {**gcfg, "batch_size": ctx.profile.generation.batch_size}  # not in the hash: no effect on results
-            outcomes = list(suite.run_protocol(protocol, handle, replace(itemset, items=todo), run_cfg))
+            # a suite that yields outcomes one by one (bfcl: each as soon as it is scored) has
+            # each stored at once; a list is stored in one transaction
+            source = getattr(suite, "iter_protocol", suite.run_protocol)
+            outcomes = source(protocol, handle, replace(itemset, items=todo), run_cfg)
+            for group in ([outcomes] if isinstance(outcomes, list) else ([o] for o in outcomes)):
+                try:
+                    _store_outcomes(ctx, group, fp, suite.name, protocol, ghash, run_id)
+                except RunFailed as exc:
+                    store_error.append(exc)
+                    raise
+                stored.update(o.item_id for o in group)
+            if len(stored) < len(todo):  # never silently missing: recorded as failures below
+                raise RuntimeError(f"the protocol gave no outcome for {len(todo) - len(stored)} items")
         else:
             handle.generate([it.prompt for it in todo], gcfg["max_new_tokens"], ctx.profile.generation.batch_size,
                             label=label, on_batch=store, item_ids=[it.id for it in todo],
@@ -199,9 +255,6 @@ def _generate(ctx: Context, handle, suite, protocol: str, itemset, todo: list, f
             {"model_fp": fp, "suite": suite.name, "protocol": protocol, "item_id": it.id, "gen_hash": ghash,
              "dataset": it.dataset, "completion": "", "n_tokens": 0, "error": reason, "run_id": run_id}
             for it in todo if it.id not in stored])
-        return
-    if outcomes is not None:  # stored outside the guard: a store that cannot be written stops the run
-        _store_outcomes(ctx, outcomes, fp, suite.name, protocol, ghash, run_id)
 
 
 _SUITE_IDS: dict[tuple, frozenset] = {}
@@ -227,14 +280,14 @@ def _check_recorded_ids(ctx: Context, handle, suite) -> None:
 
 def _store_outcomes(ctx: Context, outcomes, fp: str, suite: str, protocol: str, ghash: str, run_id: str) -> None:
     """A custom protocol's outcomes: every generation (failures with their reason), and the
-    scores of the answered ones only (a failure is never scored)."""
+    scores of the answered ones only (a failure is never scored), in one transaction."""
     outcomes = list(outcomes)
-    ctx.results.add_scores([(fp, suite, protocol, o.item_id, ghash, 0, k, float(v))
-                            for o in outcomes if not o.error for k, v in o.metrics.items()])
-    ctx.results.add_generations([
-        {"model_fp": fp, "suite": suite, "protocol": protocol, "item_id": o.item_id, "gen_hash": ghash,
-         "dataset": o.dataset, "completion": o.completion, "n_tokens": o.n_tokens, "error": o.error,
-         "run_id": run_id} for o in outcomes])
+    ctx.results.add_generations(
+        [{"model_fp": fp, "suite": suite, "protocol": protocol, "item_id": o.item_id, "gen_hash": ghash,
+          "dataset": o.dataset, "completion": o.completion, "n_tokens": o.n_tokens, "error": o.error,
+          "run_id": run_id} for o in outcomes],
+        scores=[(fp, suite, protocol, o.item_id, ghash, 0, k, float(v))
+                for o in outcomes if not o.error for k, v in o.metrics.items()])
 
 
 def score_cell(ctx: Context, suite, itemset, fp: str, protocol: str, ghash: str) -> int:

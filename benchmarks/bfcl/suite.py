@@ -18,7 +18,7 @@ import copy
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterator, Optional
 
 from benchmarks.suite import Item, ItemSet, Outcome, Suite
 
@@ -127,18 +127,25 @@ class BFCLSuite(Suite):
 
     # -- protocols ---------------------------------------------------------------------------
     def run_protocol(self, protocol: str, model, itemset: ItemSet, generation: dict) -> list[Outcome]:
+        return list(self.iter_protocol(protocol, model, itemset, generation))
+
+    def iter_protocol(self, protocol: str, model, itemset: ItemSet, generation: dict) -> Iterator[Outcome]:
+        """Outcomes one item at a time, each as soon as it is scored: the harness stores each one
+        at once, so a run interrupted while scoring (the thesis reward and bfcl-eval's checkers
+        are the slow part on long outputs) keeps every item scored so far."""
         if not itemset.items:
-            return []
+            return
         if protocol in ("thesis", "thesis-fair"):
-            return self._run_thesis(protocol, model, itemset.items, generation)
+            yield from self._run_thesis(protocol, model, itemset.items, generation)
+            return
         ast_items = [it for it in itemset.items if it.dataset in AST_CATEGORIES]
         mt_items = [it for it in itemset.items if it.dataset not in AST_CATEGORIES]
-        out = self._run_ast(model, ast_items, generation) if ast_items else []
+        if ast_items:
+            yield from self._run_ast(model, ast_items, generation)
         if mt_items:
-            out += self._run_multi_turn(model, mt_items, generation)
-        return out
+            yield from self._run_multi_turn(model, mt_items, generation)
 
-    def _run_thesis(self, protocol: str, model, items: list[Item], generation: dict) -> list[Outcome]:
+    def _run_thesis(self, protocol: str, model, items: list[Item], generation: dict) -> Iterator[Outcome]:
         import torch
 
         fair = protocol == "thesis-fair"
@@ -153,7 +160,6 @@ class BFCLSuite(Suite):
         samples = model.generate(prompts, max_new, batch, label=f"{model.name} · bfcl/{protocol}",
                                  item_ids=[it.id for it in items], sampling=dict(THESIS_SAMPLING),
                                  n=THESIS_SAMPLES)
-        outcomes = []
         for it, group, drop in zip(items, samples, dropped):
             e = it.meta["bfcl"]
             avail = e["available_fair"] if fair else e["available_thesis"]
@@ -161,42 +167,36 @@ class BFCLSuite(Suite):
             best = max(range(len(rewards)), key=lambda i: rewards[i])
             text, ntok = group[best]
             perfect = float(rewards[best] >= PERFECT_THRESHOLD)
-            outcomes.append(Outcome(
+            yield Outcome(
                 item_id=it.id, dataset=it.dataset, completion=text or "", n_tokens=int(ntok),
                 metrics={"reward": rewards[best], "reward_best": rewards[best],
                          "reward_mean": sum(rewards) / len(rewards),
                          "perfect": perfect, "correct": perfect, "truncated": float(drop > 0)},
                 # one failed sample makes best-of-n and the mean meaningless: the item failed
-                error=next((e for e in (getattr(r, "error", None) for r in group) if e), None)))
-        return outcomes
+                error=next((e for e in (getattr(r, "error", None) for r in group) if e), None))
 
-    def _run_ast(self, model, items: list[Item], generation: dict) -> list[Outcome]:
+    def _run_ast(self, model, items: list[Item], generation: dict) -> Iterator[Outcome]:
         max_new = int(generation["max_new_tokens"])
         prompts, dropped = _fitted(model, items, max_new, lambda it: (
             (lambda fns: official_prompt({**it.meta["bfcl"], "function": fns})), it.meta["bfcl"]["function"]))
         res = model.generate(prompts, max_new, items[0].meta["run"]["batch_size"],
                              label=f"{model.name} · bfcl/official", item_ids=[it.id for it in items])
-        outcomes = []
         for it, result, drop in zip(items, res, dropped):
             text, ntok = result
             r = score_official(it.meta["bfcl"], text or "")
-            outcomes.append(Outcome(item_id=it.id, dataset=it.dataset, completion=text or "", n_tokens=int(ntok),
-                                    metrics=_official_metrics(bool(r["valid"]), drop),
-                                    error=getattr(result, "error", None)))
-        return outcomes
+            yield Outcome(item_id=it.id, dataset=it.dataset, completion=text or "", n_tokens=int(ntok),
+                          metrics=_official_metrics(bool(r["valid"]), drop), error=getattr(result, "error", None))
 
-    def _run_multi_turn(self, model, items: list[Item], generation: dict) -> list[Outcome]:
+    def _run_multi_turn(self, model, items: list[Item], generation: dict) -> Iterator[Outcome]:
         if getattr(model.backend, "recorded", False):  # replay: the file holds the per-turn answers
             res = model.generate([it.prompt for it in items], 0, 1, item_ids=[it.id for it in items])
-            out = []
             for it, result in zip(items, res):
                 text, ntok = result
                 r = score_official(it.meta["bfcl"], _turns_from_text(it.meta["bfcl"], text or ""))
-                out.append(Outcome(item_id=it.id, dataset=it.dataset, completion=text or "", n_tokens=int(ntok),
-                                   metrics=_official_metrics(bool(r["valid"]), 0),
-                                   error=getattr(result, "error", None)))
-            return out
-        return MultiTurnLoop(model, items, int(generation["max_new_tokens"])).run()
+                yield Outcome(item_id=it.id, dataset=it.dataset, completion=text or "", n_tokens=int(ntok),
+                              metrics=_official_metrics(bool(r["valid"]), 0), error=getattr(result, "error", None))
+            return
+        yield from MultiTurnLoop(model, items, int(generation["max_new_tokens"])).iter()
 
 
 def _official_metrics(valid: bool, dropped: int, failure: Optional[str] = None) -> dict[str, float]:
@@ -270,6 +270,10 @@ class MultiTurnLoop:
         self.run_id = uuid.uuid4().hex[:10]
 
     def run(self) -> list[Outcome]:
+        return list(self.iter())
+
+    def iter(self) -> Iterator[Outcome]:
+        """Play every episode, then score them one by one (each outcome as soon as it is scored)."""
         eps = [_Episode(item=it, model_name=f"grpobench_loop_{self.run_id}_{k}") for k, it in enumerate(self.items)]
         try:
             for turn in range(max(len(it.meta["bfcl"]["question"]) for it in self.items)):
@@ -293,7 +297,8 @@ class MultiTurnLoop:
         finally:
             for ep in eps:
                 _purge_instances(ep.model_name)
-        return [self._outcome(ep) for ep in eps]
+        for ep in eps:
+            yield self._outcome(ep)
 
     def _open_turn(self, ep: _Episode, turn: int) -> None:
         e = ep.item.meta["bfcl"]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 
 import faultkit
+import test_bfcl_resume as bfcl_resume
 import test_bounded_scoring as scoring
+import test_budgets as budgets
 import test_damaged_checkpoints as damaged
 import test_hostile_registry as registry
+import test_leases as leases
 import test_stdio as stdio
 
 DOC = faultkit.ROOT / "docs" / "reliability.md"
@@ -28,6 +31,11 @@ def _expected() -> dict[str, dict[str, int]]:
         "parameters at load": row(params, params),
         "damaged checkpoints": row(len(damaged.ALL_CASES), len(damaged.DISK_FULL)),
         "closed or odd stdio": row(len(stdio.ALL_CASES), shell_errors),
+        "concurrent runs claim items": row(len(leases.ALL_CASES), 0),
+        "BFCL scoring interrupted": row(len(bfcl_resume.CASES), 0),
+        "token budgets vs the context": row(len(budgets.CONTEXT) + len(budgets.LOADED),
+                                            len(budgets.CONTEXT) + len(budgets.LOADED)),
+        "client settings (models, judges)": row(len(budgets.CLIENT), len(budgets.CLIENT)),
     }
 
 
@@ -47,5 +55,6 @@ def test_documented_counts_equal_the_case_tables():
 
 
 def test_case_tables_have_unique_ids():
-    for table in (scoring.NAMED_CASES, registry.ALL_CASES, damaged.ALL_CASES, stdio.ALL_CASES):
+    for table in (scoring.NAMED_CASES, registry.ALL_CASES, damaged.ALL_CASES, stdio.ALL_CASES, leases.ALL_CASES,
+                  bfcl_resume.ALL_CASES, budgets.ALL_CASES):
         assert len(table) == len(set(table)) and all(re.fullmatch(r"[\w:.+-]+", k) for k in table)

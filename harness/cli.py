@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "store", None) is not None and not args.store.strip():
             # "" resolves to the working directory: the store and its reports would land in the repository
             raise BadInput("--store is empty (give a folder, e.g. --store runs)")
+        from core.launch import launched
+
+        if launched() and args.cmd != "train":  # only training is data-parallel; N copies of the rest would race
+            raise BadInput(f"bench {args.cmd} runs in one process; under accelerate launch / torchrun only "
+                           "`bench train` does (train there, then run this without the launcher)")
         from . import commands
 
         return getattr(commands, f"cmd_{args.cmd}")(args) or 0

@@ -14,7 +14,10 @@ from core.errors import BadInput, RunFailed
 from core.progress import LazyConsole
 from models import KINDS
 
-from .plan import make_plan
+from core.launch import is_main, launched
+
+from .distributed import train_all_ranks as train_launched
+from .plan import check_devices, make_plan
 from .registry import load_registry, protocols
 from .runner import plan_json, resolve, run, train_missing
 
@@ -178,8 +181,11 @@ def cmd_train(args) -> int:
     ctx = _ctx(args)
     ctx.reg.model(args.name)
     plan = make_plan(ctx.reg, ctx.profile_name, [args.name], [], ctx.ckpts)
+    check_devices(plan)
     _record_registry(ctx)
-    built = train_missing(ctx, plan)
+    built = train_launched(ctx, plan) if launched() else train_missing(ctx, plan)
+    if not is_main():  # one report per run, from the process that published
+        return 0
     job = next((j for j in plan.train if j.name == args.name), None)
     if job is None:
         out.print(f"{args.name}: nothing to train (a '{ctx.reg.models[args.name].kind}' model is not built here)")

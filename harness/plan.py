@@ -82,3 +82,17 @@ def make_plan(reg: Registry, profile_name: str, models: list[str], suites: list[
                     continue
                 plan.evaluate.append((name, suite, protocol))
     return plan
+
+
+def check_devices(plan: Plan) -> None:
+    """One-line refusals, before any work, of recipes that cannot run on this machine's device:
+    a parent's minutes of training must not be spent to find the child cannot start. (``bench
+    plan`` does not call this: a GPU profile's plan is readable anywhere.)"""
+    pending = [j for j in plan.train if not j.exists and j.hyper.get("use_vllm")]
+    if not pending:
+        return
+    from core.device import device
+    from trainers.grpo import check_vllm
+
+    for job in pending:
+        check_vllm(job.hyper, device(), job.name)

@@ -1,0 +1,55 @@
+"""``bench train`` under ``accelerate launch`` / ``torchrun``: every process trains, one publishes.
+
+The launcher runs the same command in N processes. Each checkpoint the plan lacks is built in
+order, parents first, and the processes must agree on which and when:
+
+- a trainer stage (``sft``, ``grpo``, …) runs in every process at once, as one data-parallel job
+  (its collectives need them all). Rank 0 builds through the checkpoint store as a single process
+  would (lock, temporary folder, manifest last, atomic rename); the others train the same steps
+  into a scratch folder that is then dropped, so exactly one copy is ever published.
+- a stage with no trainer (the tiny base's pretraining) is not data-parallel: rank 0 builds it
+  alone while the others wait at the barrier.
+
+After each stage every process waits for rank 0's publication, so a child never starts before
+its parent's adapter is in the store. Which stages are missing is decided by rank 0 and
+broadcast, so all processes walk the same list even if the store changed under one of them.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from core.context import Context
+from core.launch import is_main, rank_device, state, world_size
+
+from .plan import Plan
+from .runner import _produce, train_missing
+
+
+def train_all_ranks(ctx: Context, plan: Plan) -> list[str]:
+    """Build the plan's missing checkpoints with every launched process; returns the names built
+    (the same list in every process)."""
+    from accelerate.utils import broadcast_object_list
+
+    from core.device import device
+
+    st = state(rank_device(device()))
+    built = []
+    for job in plan.train:
+        todo = [not ctx.ckpts.exists(job.name, job.fp)] if is_main() else [None]
+        broadcast_object_list(todo, from_process=0)
+        if not todo[0]:
+            job.exists = True
+            continue
+        if is_main():
+            train_missing(ctx, Plan(train=[job]))
+        elif job.trainer is not None:
+            with tempfile.TemporaryDirectory(prefix=f"bench-rank{st.process_index}-") as scratch:
+                _produce(job, Path(scratch))
+        st.wait_for_everyone()
+        job.exists = True
+        built.append(job.name)
+    return built
+
+
+__all__ = ["train_all_ranks", "world_size"]

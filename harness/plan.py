@@ -84,6 +84,21 @@ def make_plan(reg: Registry, profile_name: str, models: list[str], suites: list[
     return plan
 
 
+def grpo_steps(job: TrainJob) -> Optional[dict]:
+    """A GRPO job's optimizer steps and the batch that gives them (``core.batching``: the one
+    place the trainer's figure comes from too); None for other trainers. Rows are counted before
+    the prompt-length cap (measuring it needs the tokenizer: the manifest has the exact count)."""
+    if job.trainer != "grpo":
+        return None
+    from core.batching import grpo_batch, grpo_optimizer_steps, grpo_rows
+
+    rows = grpo_rows(job.hyper, job.profile.data)
+    return {"optimizer_steps": grpo_optimizer_steps(job.hyper, rows), "rows": rows,
+            "prompts_per_optimizer_step": grpo_batch(job.hyper).prompts_per_optimizer_step,
+            "num_generations": job.hyper["num_generations"], "batch_size_unit": job.hyper["batch_size_unit"],
+            "max_steps": job.hyper["max_steps"] if job.hyper["max_steps"] > 0 else None}
+
+
 def check_devices(plan: Plan) -> None:
     """One-line refusals, before any work, of recipes that cannot run on this machine's device:
     a parent's minutes of training must not be spent to find the child cannot start. (``bench

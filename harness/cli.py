@@ -61,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
     _generation(p)
     p = cmd("train", "produce a checkpoint (and its missing parents) now")
     p.add_argument("name")
+    p.add_argument("--processes", type=_positive, default=1, help="data-parallel training processes: runs this "
+                   "command under `accelerate launch --multi_gpu --num_processes N` (one per GPU; on the CPU, "
+                   "gloo); the recipe's global batch and optimizer steps stay the same")
     p = cmd("run", "train what is missing, then evaluate models on suites")
     p.add_argument("--models", default="all", help="comma-separated names or 'all'")
     p.add_argument("--suite", default="indomain", help="indomain | outdomain | bfcl | all (comma-separated)")

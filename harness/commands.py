@@ -16,7 +16,7 @@ from models import KINDS
 
 from core.launch import is_main, launched
 
-from .distributed import train_all_ranks as train_launched
+from .distributed import relaunch, train_all_ranks as train_launched
 from .plan import check_devices, make_plan
 from .registry import load_registry, protocols
 from .runner import plan_json, resolve, run, train_missing
@@ -178,6 +178,8 @@ def _grpo_steps(job) -> str:
 
 
 def cmd_train(args) -> int:
+    if args.processes > 1 and not launched():
+        return relaunch(args)
     ctx = _ctx(args)
     ctx.reg.model(args.name)
     plan = make_plan(ctx.reg, ctx.profile_name, [args.name], [], ctx.ckpts)

@@ -52,4 +52,47 @@ def train_all_ranks(ctx: Context, plan: Plan) -> list[str]:
     return built
 
 
-__all__ = ["train_all_ranks", "world_size"]
+def launch_command(args) -> list[str]:
+    """``accelerate launch`` for ``bench train`` with ``args`` in ``args.processes`` processes.
+
+    ``--multi_gpu`` is accelerate's local multi-process launcher (torch.distributed.run) whatever
+    the device: its ``--cpu`` flag starts ONE process on a single machine (multi-CPU launching
+    goes through mpirun), so it is not used; on the CPU the trainers' ``use_cpu`` makes the
+    process group gloo. Mixed precision stays the trainers' choice (bf16 on GPUs that have it)."""
+    import sys
+
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes",
+           str(args.processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "harness.cli", "train", args.name, "--store", args.store]
+    for flag in ("registry", "profile", "device"):
+        if getattr(args, flag, None):
+            cmd += [f"--{flag}", getattr(args, flag)]
+    return cmd
+
+
+def relaunch(args) -> int:
+    """Run ``bench train`` again under accelerate in ``args.processes`` processes; its exit code.
+    A GPU run asks for no more processes than there are GPUs (one process per GPU)."""
+    import os
+    import subprocess
+
+    from core.device import device
+    from core.errors import BadInput
+
+    if args.device:
+        os.environ.setdefault("GRPO_BENCH_DEVICE", args.device)
+    dev = device()
+    if dev.startswith("cuda"):
+        import torch
+
+        if args.processes > torch.cuda.device_count():
+            raise BadInput(f"--processes {args.processes}: this machine has {torch.cuda.device_count()} GPU(s), one "
+                           "per process (or --device cpu)")
+    # this process's thread budget (the user's OMP_NUM_THREADS, else core.device's policy) shared
+    # by the N processes: N full pools on the same cores stall each other at every barrier
+    threads = str(max(1, int(os.environ.get("OMP_NUM_THREADS") or 1) // args.processes))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
+    return subprocess.run(launch_command(args), env=env).returncode
+
+
+__all__ = ["launch_command", "relaunch", "train_all_ranks", "world_size"]

@@ -129,3 +129,32 @@ def test_grpo_reward_curve_within_noise(stores):
     se = sigma * math.sqrt(2 / n)
     diff = abs(sum(ra) / len(ra) - sum(rb) / len(rb))
     assert diff <= 4 * se, (diff, se, ra, rb)
+
+
+def test_bench_train_processes_launches_accelerate(tmp_path):
+    """``bench train --processes 2`` runs the same command under accelerate in 2 processes: the
+    base (no trainer: rank 0 builds it alone while the other waits) is published once, reported once."""
+    store = tmp_path / "store"
+    r = bench("train", "base", "--processes", "2", "--profile", "smoke", "--store", str(store), "--device", "cpu",
+              env=ENV)
+    assert r.returncode == 0, (r.stdout + r.stderr)[-3000:]
+    out = r.stdout + r.stderr
+    assert out.count("base: trained ->") == 1 and out.count("train base (base)") == 1, out
+    assert [p.name.split("-")[0] for p in (store / "checkpoints").iterdir()] == ["base"]
+
+
+def test_other_commands_refuse_a_launcher(tmp_path):
+    r = bench("plan", "--profile", "smoke", "--store", str(tmp_path / "s"),
+              env={"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"})
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "accelerate launch" in r.stderr
+
+
+def test_global_batch_that_cannot_split_is_refused():
+    from core.batching import split_over_processes
+    from core.errors import BadInput
+
+    assert split_over_processes(4, 8, 2, "x") == (4, 4)  # accumulation first
+    assert split_over_processes(8, 1, 2, "x") == (4, 1)
+    assert split_over_processes(3, 1, 1, "x") == (3, 1)
+    with pytest.raises(BadInput, match="does not split over 2 processes"):
+        split_over_processes(3, 1, 2, "x")

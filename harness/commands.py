@@ -204,6 +204,7 @@ def cmd_run(args) -> int:
     models = ctx.reg.resolve_models(args.models)
     suites = _suites(ctx, args.suite)
     plan = make_plan(ctx.reg, ctx.profile_name, _with_references(ctx, models, suites), suites, ctx.ckpts)
+    check_devices(plan)
     t0 = time.time()
     resolve(ctx, list(ctx.reg.models), suites)
     _record_registry(ctx)

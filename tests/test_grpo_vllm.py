@@ -47,10 +47,10 @@ def test_vllm_options_leave_the_fingerprint(registry):
     assert fingerprint(reg, profile, "grpo-vllm") == fingerprint(reg, profile, "grpo-1k-def")
 
 
-def test_cpu_refuses_use_vllm_in_one_line_before_any_work(registry, tmp_path):
+@pytest.mark.parametrize("command", [("train", "grpo-vllm"), ("run", "--models", "grpo-vllm")])
+def test_cpu_refuses_use_vllm_in_one_line_before_any_work(command, registry, tmp_path):
     store = tmp_path / "store"
-    r = bench("train", "grpo-vllm", "--profile", "smoke", "--registry", str(registry), "--store", str(store),
-              "--device", "cpu")
+    r = bench(*command, "--profile", "smoke", "--registry", str(registry), "--store", str(store), "--device", "cpu")
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "use_vllm needs a CUDA GPU" in lines[0] and "NCCL" in lines[0], r.stderr

@@ -178,12 +178,12 @@ def _grpo_steps(job) -> str:
 
 
 def cmd_train(args) -> int:
-    if args.processes > 1 and not launched():
-        return relaunch(args)
     ctx = _ctx(args)
     ctx.reg.model(args.name)
     plan = make_plan(ctx.reg, ctx.profile_name, [args.name], [], ctx.ckpts)
     check_devices(plan)
+    if args.processes > 1 and not launched():
+        return relaunch(args, plan)
     _record_registry(ctx)
     built = train_launched(ctx, plan) if launched() else train_missing(ctx, plan)
     if not is_main():  # one report per run, from the process that published

@@ -33,7 +33,11 @@ def train_all_ranks(ctx: Context, plan: Plan) -> list[str]:
 
     from core.device import device
 
+    from trainers.callbacks import quiet_libraries
+
     st = state(rank_device(device()))
+    if any(not job.exists for job in plan.train):
+        quiet_libraries()  # rank 0's train_missing does so too; the others train through _produce
     built = []
     for job in plan.train:
         todo = [not ctx.ckpts.exists(job.name, job.fp)] if is_main() else [None]
@@ -70,15 +74,19 @@ def launch_command(args) -> list[str]:
     return cmd
 
 
-def relaunch(args) -> int:
+def relaunch(args, plan: Plan) -> int:
     """Run ``bench train`` again under accelerate in ``args.processes`` processes; its exit code.
-    A GPU run asks for no more processes than there are GPUs (one process per GPU)."""
+    What can be refused here is refused in one line before N processes start: more processes than
+    GPUs (one per GPU), a missing stage whose global batch does not split over N."""
     import os
     import subprocess
 
     from core.device import device
     from core.errors import BadInput
 
+    from .plan import check_split
+
+    check_split(plan, args.processes)
     if args.device:
         os.environ.setdefault("GRPO_BENCH_DEVICE", args.device)
     dev = device()

@@ -111,3 +111,15 @@ def check_devices(plan: Plan) -> None:
 
     for job in pending:
         check_vllm(job.hyper, device(), job.name)
+
+
+def check_split(plan: Plan, processes: int) -> None:
+    """One-line refusal of a missing SFT/GRPO stage whose global batch does not split over
+    ``processes`` (the trainers would refuse it too, once per process, after start-up)."""
+    from core.batching import grpo_batch, split_over_processes
+
+    for job in plan.train:
+        if job.exists or job.trainer not in ("sft", "grpo"):
+            continue
+        per_device = job.hyper["batch_size"] if job.trainer == "sft" else grpo_batch(job.hyper).completions_per_device_step
+        split_over_processes(per_device, job.hyper["grad_accum"], processes, f"{job.name} ({job.trainer})")

@@ -158,3 +158,11 @@ def test_global_batch_that_cannot_split_is_refused():
     assert split_over_processes(3, 1, 1, "x") == (3, 1)
     with pytest.raises(BadInput, match="does not split over 2 processes"):
         split_over_processes(3, 1, 2, "x")
+
+
+def test_processes_refuses_an_unsplittable_batch_before_launching(tmp_path):
+    """smoke SFT: batch 8 × grad_accum 1 does not split over 3 processes: one line, nothing started."""
+    r = bench("train", "sft", "--processes", "3", "--profile", "smoke", "--store", str(tmp_path / "s"),
+              "--device", "cpu", env=ENV)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [r.stderr.strip()], r.stderr
+    assert "does not split over 3 processes" in r.stderr and not (tmp_path / "s" / "checkpoints").exists()

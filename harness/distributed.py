@@ -3,20 +3,25 @@
 The launcher runs the same command in N processes. Each checkpoint the plan lacks is built in
 order, parents first, and the processes must agree on which and when:
 
-- a trainer stage (``sft``, ``grpo``, …) runs in every process at once, as one data-parallel job
-  (its collectives need them all). Rank 0 builds through the checkpoint store as a single process
+- a data-parallel stage (``sft``, ``grpo``: TRL trainers under accelerate) runs in every process
+  at once (its collectives need them all). Rank 0 builds through the checkpoint store as a single process
   would (lock, temporary folder, manifest last, atomic rename); the others train the same steps
   into a scratch folder that is then dropped, so exactly one copy is ever published.
-- a stage with no trainer (the tiny base's pretraining) is not data-parallel: rank 0 builds it
-  alone while the others wait at the barrier.
+- a stage that is not data-parallel (the tiny base's pretraining; ``bfcl_grpo``, its own
+  single-process loop) is built by rank 0 alone while the others wait for its publication: N
+  independent copies would only burn N times the compute.
 
 After each stage every process waits for rank 0's publication, so a child never starts before
 its parent's adapter is in the store. Which stages are missing is decided by rank 0 and
 broadcast, so all processes walk the same list even if the store changed under one of them.
+Known limit: a separate ``bench`` building the same checkpoint at the same moment makes rank 0
+wait on the store's lock and then skip its build, while the other ranks train on alone until the
+process group's timeout: do not start a launched training beside another one on the same store.
 """
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 from core.context import Context
@@ -24,6 +29,10 @@ from core.launch import is_main, rank_device, state, world_size
 
 from .plan import Plan
 from .runner import _produce, train_missing
+
+
+POLL_S = 2.0
+DATA_PARALLEL = frozenset({"sft", "grpo"})  # trainers built on transformers' Trainer (accelerate inside)
 
 
 def train_all_ranks(ctx: Context, plan: Plan) -> list[str]:
@@ -47,9 +56,15 @@ def train_all_ranks(ctx: Context, plan: Plan) -> list[str]:
             continue
         if is_main():
             train_missing(ctx, Plan(train=[job]))
-        elif job.trainer is not None:
+        elif job.trainer in DATA_PARALLEL:
             with tempfile.TemporaryDirectory(prefix=f"bench-rank{st.process_index}-") as scratch:
                 _produce(job, Path(scratch))
+        else:
+            # polled, not a collective barrier: a long single-process stage (a real pretraining,
+            # BFCL GRPO) would outlast the process group's timeout. If rank 0 dies instead, the
+            # launcher stops this process.
+            while not ctx.ckpts.exists(job.name, job.fp):
+                time.sleep(POLL_S)
         st.wait_for_everyone()
         job.exists = True
         built.append(job.name)

@@ -119,7 +119,7 @@ def check_split(plan: Plan, processes: int) -> None:
     from core.batching import grpo_batch, split_over_processes
 
     for job in plan.train:
-        if job.exists or job.trainer not in ("sft", "grpo"):
+        if job.exists or job.trainer not in ("sft", "grpo"):  # the others train in rank 0 alone
             continue
         per_device = job.hyper["batch_size"] if job.trainer == "sft" else grpo_batch(job.hyper).completions_per_device_step
         split_over_processes(per_device, job.hyper["grad_accum"], processes, f"{job.name} ({job.trainer})")

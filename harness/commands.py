@@ -11,10 +11,9 @@ from rich.table import Table
 
 from core.context import Context
 from core.errors import BadInput, RunFailed
+from core.launch import is_main, launched
 from core.progress import LazyConsole
 from models import KINDS
-
-from core.launch import is_main, launched
 
 from .distributed import relaunch, train_all_ranks as train_launched
 from .plan import check_devices, make_plan

@@ -28,7 +28,7 @@ from core.context import Context
 from core.launch import is_main, rank_device, state, world_size
 
 from .plan import Plan
-from .runner import _produce, train_missing
+from .runner import _produce, train_one
 
 
 POLL_S = 2.0
@@ -46,7 +46,7 @@ def train_all_ranks(ctx: Context, plan: Plan) -> list[str]:
 
     st = state(rank_device(device()))
     if any(not job.exists for job in plan.train):
-        quiet_libraries()  # rank 0's train_missing does so too; the others train through _produce
+        quiet_libraries()  # rank 0's train_one does so too; the others train through _produce
     built = []
     for job in plan.train:
         todo = [not ctx.ckpts.exists(job.name, job.fp)] if is_main() else [None]
@@ -55,7 +55,7 @@ def train_all_ranks(ctx: Context, plan: Plan) -> list[str]:
             job.exists = True
             continue
         if is_main():
-            train_missing(ctx, Plan(train=[job]))
+            train_one(ctx, job)
         elif job.trainer in DATA_PARALLEL:
             with tempfile.TemporaryDirectory(prefix=f"bench-rank{st.process_index}-") as scratch:
                 _produce(job, Path(scratch))

@@ -90,6 +90,7 @@ def test_same_optimizer_steps_and_split(stores):
         a, b = _manifest(one, name)["train_metrics"], _manifest(two, name)["train_metrics"]
         assert a["steps"] == b["steps"] > 1, (name, a["steps"], b["steps"])
         assert a["batch"]["processes"] == 1 and b["batch"]["processes"] == 2
+        assert b["device"]["threads"] == 1, b["device"]  # one thread per process: 2 processes, 2 cores
     sft1, sft2 = (_manifest(s, "sft")["train_metrics"]["batch"] for s in stores)
     assert (sft1["per_device_train_batch_size"], sft1["gradient_accumulation_steps"]) == (4, 2)
     assert (sft2["per_device_train_batch_size"], sft2["gradient_accumulation_steps"]) == (4, 1)

@@ -48,3 +48,24 @@ def grpo_optimizer_steps(hyper: dict, rows: int) -> int:
         return int(hyper["max_steps"])
     per_epoch = max(rows // grpo_batch(hyper).prompts_per_optimizer_step, 1)
     return math.ceil(float(hyper["epochs"]) * per_epoch)
+
+
+def split_over_processes(per_device: int, grad_accum: int, processes: int, what: str) -> tuple[int, int]:
+    """(per-device batch, gradient accumulation) for ``processes`` data-parallel processes that
+    keep the single-process global batch ``per_device × grad_accum`` and so its optimizer steps.
+
+    Accumulation is divided first: each micro-batch stays the size the recipe was tuned (and, for
+    GRPO, a whole number of prompt groups) with. Only when it does not divide is the per-device
+    batch divided; when neither does, the global batch cannot be kept and the run is refused
+    rather than silently trained with another batch (and another step count).
+    """
+    if processes <= 1:
+        return per_device, grad_accum
+    if grad_accum % processes == 0:
+        return per_device, grad_accum // processes
+    if per_device % processes == 0:
+        return per_device // processes, grad_accum
+    from .errors import BadInput
+
+    raise BadInput(f"{what}: the global batch (per-device {per_device} × grad_accum {grad_accum}) does not split "
+                   f"over {processes} processes; make grad_accum or the batch a multiple of {processes}")

@@ -69,6 +69,25 @@ class GRPOHyper(_Hyper):
     gradient_checkpointing: bool = True
     loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = "grpo"
     intrinsic_token_budget: Count = 16384  # tokens per no-grad forward of the intrinsic rewards
+    # TRL's vLLM rollouts (GPU only: TRL syncs the policy's weights into vLLM over NCCL). Names and
+    # defaults are GRPOConfig's own, so TRL's documentation reads as-is. DEVELOPERS.md shows both modes.
+    use_vllm: bool = Field(False, description="generate GRPO rollouts with vLLM instead of model.generate "
+                           "(TRL GRPOConfig.use_vllm; needs CUDA and the vllm package)")
+    vllm_mode: Literal["server", "colocate"] = Field(
+        "colocate", description="server: a separate `trl vllm-serve --model BASE` process on its own GPU(s) "
+        "generates; colocate: vLLM runs inside each training process and shares its GPU")
+    vllm_server_host: str = Field("0.0.0.0", min_length=1, description="host of the `trl vllm-serve` server "
+                                  "(server mode)")
+    vllm_server_port: int = Field(8000, ge=1, le=65535, description="port of the `trl vllm-serve` server "
+                                  "(server mode)")
+    vllm_server_timeout: float = Field(240.0, gt=0, allow_inf_nan=False, description="seconds to wait for the "
+                                       "server to answer before training fails (server mode)")
+    vllm_gpu_memory_utilization: float = Field(
+        0.3, gt=0, le=1, allow_inf_nan=False, description="fraction of each GPU's memory vLLM may take beside "
+        "the trainer (colocate mode; a server takes `--gpu_memory_utilization` on its command line)")
+    vllm_tensor_parallel_size: Count = Field(1, description="GPUs one vLLM engine spans (colocate mode; the "
+                                             "training processes must be a multiple of it; a server takes "
+                                             "`--tensor_parallel_size`)")
 
 
 class BFCLHyper(_Hyper):
@@ -96,8 +115,14 @@ class BFCLHyper(_Hyper):
     test_rows: Steps = 0  # 0 = the whole test split (40 entries)
 
 
-# settings that change how a run is carried out, not the weights it produces: not fingerprinted
-NOT_WEIGHTS = frozenset({"save_steps", "gradient_checkpointing", "intrinsic_token_budget"})
+# settings that change how a run is carried out, not the weights it produces: not fingerprinted.
+# The vLLM options choose the engine that samples rollouts from the same policy (TRL corrects the
+# engines' numeric mismatch by importance sampling), as the process count chooses how the same
+# global batch is split: both are recorded in the manifest's train metrics instead, and adding
+# them left every existing fingerprint as it was.
+VLLM_FIELDS = ("use_vllm", "vllm_mode", "vllm_server_host", "vllm_server_port", "vllm_server_timeout",
+               "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size")
+NOT_WEIGHTS = frozenset({"save_steps", "gradient_checkpointing", "intrinsic_token_budget", *VLLM_FIELDS})
 
 HYPER_SCHEMAS: dict[str, type[_Hyper]] = {"sft": SFTHyper, "grpo": GRPOHyper, "bfcl_grpo": BFCLHyper}
 

@@ -61,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
     _generation(p)
     p = cmd("train", "produce a checkpoint (and its missing parents) now")
     p.add_argument("name")
+    p.add_argument("--processes", type=_positive, default=1, help="data-parallel training processes: runs this "
+                   "command under `accelerate launch --multi_gpu --num_processes N` (one per GPU; on the CPU, "
+                   "gloo); the recipe's global batch and optimizer steps stay the same")
     p = cmd("run", "train what is missing, then evaluate models on suites")
     p.add_argument("--models", default="all", help="comma-separated names or 'all'")
     p.add_argument("--suite", default="indomain", help="indomain | outdomain | bfcl | all (comma-separated)")
@@ -123,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "store", None) is not None and not args.store.strip():
             # "" resolves to the working directory: the store and its reports would land in the repository
             raise BadInput("--store is empty (give a folder, e.g. --store runs)")
+        from core.launch import launched
+
+        if launched() and args.cmd != "train":  # only training is data-parallel; N copies of the rest would race
+            raise BadInput(f"bench {args.cmd} runs in one process; under accelerate launch / torchrun only "
+                           "`bench train` does (train there, then run this without the launcher)")
         from . import commands
 
         return getattr(commands, f"cmd_{args.cmd}")(args) or 0

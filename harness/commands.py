@@ -11,10 +11,12 @@ from rich.table import Table
 
 from core.context import Context
 from core.errors import BadInput, RunFailed
+from core.launch import is_main, launched
 from core.progress import LazyConsole
 from models import KINDS
 
-from .plan import make_plan
+from .distributed import relaunch, train_all_ranks as train_launched
+from .plan import check_devices, make_plan
 from .registry import load_registry, protocols
 from .runner import plan_json, resolve, run, train_missing
 
@@ -178,8 +180,13 @@ def cmd_train(args) -> int:
     ctx = _ctx(args)
     ctx.reg.model(args.name)
     plan = make_plan(ctx.reg, ctx.profile_name, [args.name], [], ctx.ckpts)
+    check_devices(plan)
+    if args.processes > 1 and not launched():
+        return relaunch(args, plan)
     _record_registry(ctx)
-    built = train_missing(ctx, plan)
+    built = train_launched(ctx, plan) if launched() else train_missing(ctx, plan)
+    if not is_main():  # one report per run, from the process that published
+        return 0
     job = next((j for j in plan.train if j.name == args.name), None)
     if job is None:
         out.print(f"{args.name}: nothing to train (a '{ctx.reg.models[args.name].kind}' model is not built here)")
@@ -196,6 +203,7 @@ def cmd_run(args) -> int:
     models = ctx.reg.resolve_models(args.models)
     suites = _suites(ctx, args.suite)
     plan = make_plan(ctx.reg, ctx.profile_name, _with_references(ctx, models, suites), suites, ctx.ckpts)
+    check_devices(plan)
     t0 = time.time()
     resolve(ctx, list(ctx.reg.models), suites)
     _record_registry(ctx)

@@ -82,3 +82,44 @@ def make_plan(reg: Registry, profile_name: str, models: list[str], suites: list[
                     continue
                 plan.evaluate.append((name, suite, protocol))
     return plan
+
+
+def grpo_steps(job: TrainJob) -> Optional[dict]:
+    """A GRPO job's optimizer steps and the batch that gives them (``core.batching``: the one
+    place the trainer's figure comes from too); None for other trainers. Rows are counted before
+    the prompt-length cap (measuring it needs the tokenizer: the manifest has the exact count)."""
+    if job.trainer != "grpo":
+        return None
+    from core.batching import grpo_batch, grpo_optimizer_steps, grpo_rows
+
+    rows = grpo_rows(job.hyper, job.profile.data)
+    return {"optimizer_steps": grpo_optimizer_steps(job.hyper, rows), "rows": rows,
+            "prompts_per_optimizer_step": grpo_batch(job.hyper).prompts_per_optimizer_step,
+            "num_generations": job.hyper["num_generations"], "batch_size_unit": job.hyper["batch_size_unit"],
+            "max_steps": job.hyper["max_steps"] if job.hyper["max_steps"] > 0 else None}
+
+
+def check_devices(plan: Plan) -> None:
+    """One-line refusals, before any work, of recipes that cannot run on this machine's device:
+    a parent's minutes of training must not be spent to find the child cannot start. (``bench
+    plan`` does not call this: a GPU profile's plan is readable anywhere.)"""
+    pending = [j for j in plan.train if not j.exists and j.hyper.get("use_vllm")]
+    if not pending:
+        return
+    from core.device import device
+    from trainers.grpo import check_vllm
+
+    for job in pending:
+        check_vllm(job.hyper, device(), job.name)
+
+
+def check_split(plan: Plan, processes: int) -> None:
+    """One-line refusal of a missing SFT/GRPO stage whose global batch does not split over
+    ``processes`` (the trainers would refuse it too, once per process, after start-up)."""
+    from core.batching import grpo_batch, split_over_processes
+
+    for job in plan.train:
+        if job.exists or job.trainer not in ("sft", "grpo"):  # the others train in rank 0 alone
+            continue
+        per_device = job.hyper["batch_size"] if job.trainer == "sft" else grpo_batch(job.hyper).completions_per_device_step
+        split_over_processes(per_device, job.hyper["grad_accum"], processes, f"{job.name} ({job.trainer})")

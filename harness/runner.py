@@ -448,7 +448,11 @@ def run_task(spec: dict, kind: str, payload) -> dict:
 
 
 def plan_json(plan: Plan) -> str:
-    return json.dumps({"train": [{"name": j.name, "fingerprint": j.fp[:12], "exists": j.exists} for j in plan.train],
+    """``bench plan --json``: what ``bench plan`` prints, GRPO optimizer steps included (``train[].grpo``)."""
+    from .plan import grpo_steps
+
+    return json.dumps({"train": [{"name": j.name, "fingerprint": j.fp[:12], "exists": j.exists,
+                                  "trainer": j.trainer, "grpo": grpo_steps(j)} for j in plan.train],
                        "evaluate": plan.evaluate}, indent=2)
 
 

@@ -11,6 +11,8 @@ class RichProgress(TrainerCallback):
         self.label, self._cm, self._advance, self._last = label, None, None, {}
 
     def on_train_begin(self, args, state, control, **kw):
+        if not state.is_world_process_zero:  # one bar per run, not one per launched process
+            return
         self._cm = progress_bar(self.label, state.max_steps)
         self._advance = self._cm.__enter__()
 

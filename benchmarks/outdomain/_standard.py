@@ -77,9 +77,53 @@ def task_manager(folder: Path):
     return TaskManager(include_path=str(folder), include_defaults=False)
 
 
+# lm-eval modules whose tqdm bars a standard-protocol run reaches ("Running loglikelihood requests",
+# "Building contexts ...", the base LM's request loop)
+_LM_EVAL_BAR_MODULES = ("lm_eval.models.huggingface", "lm_eval.api.model", "lm_eval.api.task")
+
+
+def _bars_wanted() -> bool:
+    """lm-eval's own bars only on a terminal whose user has not turned library bars off
+    (``bench`` sets TQDM_DISABLE: its rich bars are the progress display)."""
+    import os
+    import sys
+
+    off = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+    return sys.stderr.isatty() and not off
+
+
+@contextmanager
+def _silenced_lm_eval_bars():
+    """lm-eval passes ``disable=`` to tqdm explicitly (``disable_tqdm or rank != 0``), which
+    overrides TQDM_DISABLE (an environment *default*): its bars reached logs and CI output. Its
+    modules' ``tqdm`` name is swapped, for the duration, for a subclass that is always disabled."""
+    import importlib
+
+    from tqdm import tqdm as base
+
+    class _Off(base):
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = True
+            super().__init__(*args, **kwargs)
+
+    swapped = []
+    for name in _LM_EVAL_BAR_MODULES:
+        mod = importlib.import_module(name)
+        if getattr(mod, "tqdm", None) is not None:
+            swapped.append((mod, mod.tqdm))
+            mod.tqdm = _Off
+    try:
+        yield
+    finally:
+        for mod, original in swapped:
+            mod.tqdm = original
+
+
 @contextmanager
 def _quiet():
     """lm-eval and datasets log a lot at INFO/WARNING; the harness has its own progress display."""
+    import contextlib
+
     import datasets
 
     loggers = [logging.getLogger(n) for n in ("lm_eval", "lm-eval", "datasets")]
@@ -89,7 +133,8 @@ def _quiet():
         lg.setLevel(logging.ERROR)
     datasets.disable_progress_bar()
     try:
-        yield
+        with (contextlib.nullcontext() if _bars_wanted() else _silenced_lm_eval_bars()):
+            yield
     finally:
         for lg, lv in zip(loggers, levels):
             lg.setLevel(lv)

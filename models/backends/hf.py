@@ -25,14 +25,14 @@ class HFBackend:
         from core.modeling import load_base
 
         self.device = device or pick_device()
-        self.model, self.tok = load_base(base_spec, base_path, device=self.device)
-        self.model.eval()
-        self._adapters: dict[str, str] = {}
         self.loop = loop or ("fast" if str(self.device).startswith("cpu") else "generate")
         if self.loop not in self.LOOPS:
             from core.errors import BadInput
 
             raise BadInput(f"hf backend: unknown decode loop {self.loop!r} (one of {', '.join(self.LOOPS)})")
+        self.model, self.tok = load_base(base_spec, base_path, device=self.device)
+        self.model.eval()
+        self._adapters: dict[str, str] = {}
         self.description = {"backend": "hf", "device": self.device, "dtype": str(self.model.dtype),
                             "threads": torch.get_num_threads(), "loop": self.loop}
 

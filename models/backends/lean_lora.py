@@ -4,7 +4,8 @@ peft's ``lora.Linear.forward`` checks arguments, looks the active adapter up in 
 calls four sub-modules (base layer, dropout, A, B) on every call: on the tiny model that Python
 work costs more than the matrix products (28 LoRA linears per decode step). ``lean_lora`` swaps in,
 for the duration of a ``with``, a forward that runs the very same ATen ops in the same order —
-``linear(x, W, b) + linear(linear(x, A), B) * scaling`` — so the results are bitwise equal; a layer
+``linear(x, W, b) + linear(linear(x, A), B) * scaling``, with a power-of-two scaling folded into B
+(exact) — so the results are bitwise equal; a layer
 whose state is anything else (merged, disabled, several adapters, a variant such as DoRA, active
 dropout, a dtype cast) keeps peft's forward.
 """
@@ -14,9 +15,24 @@ from contextlib import contextmanager
 
 
 def _lean_forward(base, a, b, scaling: float):
+    import math
+
     import torch.nn.functional as F
 
     w, bias, wa, ba, wb, bb = base.weight, base.bias, a.weight, a.bias, b.weight, b.bias
+    mantissa, _ = math.frexp(scaling)
+    if mantissa == 0.5 and bb is None:
+        # scaling is a power of two (alpha/r = 32/16 here): multiplying by it is exact in binary
+        # floating point, so folding it into B once gives bitwise the same products and sums
+        # (short of overflow) and saves an elementwise pass per call
+        wb_scaled = wb * scaling
+
+        def forward(x, *args, **kwargs):
+            if args or kwargs:
+                raise TypeError("lean LoRA forward takes the input only")
+            return F.linear(x, w, bias) + F.linear(F.linear(x, wa, ba), wb_scaled)
+
+        return forward
 
     def forward(x, *args, **kwargs):
         if args or kwargs:  # peft's own path handles extra arguments (adapter_names, variants)

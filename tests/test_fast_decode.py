@@ -162,6 +162,35 @@ def test_sampling_prefills_once_repeats_the_cache_and_is_seeded(backend):
     assert prefill == [6] and seen[1][0] == 18  # 6 prompts prefilled once, decoded as 18 rows
 
 
+@pytest.mark.parametrize("n", [1, 3])
+def test_sampling_draws_what_generate_draws(backend, n):
+    """Same seed, same processors, the multinomial over the full batch: sampled completions are
+    token-identical to generate()'s, across batches (the generator's state carries over), with
+    rows ending at different steps (EOS: a token this random model emits often)."""
+    from collections import Counter
+
+    from core.modeling import prompt_ids
+    from models.backends.fast_decode import generate_batch
+
+    prompts = _prompts(9)
+    ids = [prompt_ids(backend.tok, p) for p in prompts]
+    with torch.inference_mode():
+        greedy = generate_batch(backend.model, ids, 20, -1, backend.tok.pad_token_id, {"do_sample": False})
+    frequent = Counter(t for row in greedy for t in row[2:]).most_common(1)[0][0]
+    sampling = {"temperature": 0.9, "top_p": 0.95, "min_p": 0.02, "seed": 3}
+    eos = backend.tok.eos_token
+    backend.tok.eos_token = backend.tok.convert_ids_to_tokens(frequent)
+    try:
+        ref, ref_calls = _run(backend, "generate", prompts, sampling=sampling, n=n, batch_size=4)
+        out, calls = _run(backend, "fast", prompts, sampling=sampling, n=n, batch_size=4)
+    finally:
+        backend.tok.eos_token = eos
+    assert out == ref and calls == ref_calls
+    flat = [s for r in out for s in (r if n > 1 else [r])]
+    assert len(set(flat)) > len(flat) // 2  # really sampled: mostly distinct completions
+    assert any(c < 20 for _, c in flat) and any(c == 20 for _, c in flat)  # rows ended at different steps
+
+
 def test_sampling_uses_hfs_logits_processors(backend):
     """top_k=1 leaves one token to draw: sampling through HF's warpers must then equal greedy."""
     from transformers import MinPLogitsWarper, TemperatureLogitsWarper, TopPLogitsWarper

@@ -16,7 +16,9 @@ What stays exactly as ``generate`` does it, so greedy completions are token-iden
 2-D attention mask (dropped when there is no padding, as ``generate`` drops it), ``logits_to_keep=1``,
 fp32 logits, and the logits processors, which are HF's own (``_get_logits_processor`` on the merged
 generation config), so sampling (temperature, top_k, top_p, min_p) is processed as HF processes it.
-Sampling draws from torch's global generator (seeded by ``decoding()``), so a seeded call repeats.
+Sampling draws from torch's global generator (seeded by ``decoding()``) over the full batch, dropped
+rows included, so a seeded call repeats and draws what ``generate`` draws: sampled completions are
+token-identical to ``generate``'s too wherever the logits are.
 """
 from __future__ import annotations
 
@@ -131,10 +133,18 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, eos: in
     tokens: list[list[int]] = [[] for _ in range(total)]
     next_pos = positions[:, -1:]
     step_mask = mask
+    everyone = None  # sampling: the probabilities of all ``total`` rows
     for step in range(max_new_tokens):
         scores = procs(seqs, logits) if len(procs) else logits
         if do_sample:
-            nxt = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+            # drawn over every row generate() would still hold, dropped ones included (their last
+            # distribution stands in): multinomial takes one uniform per row whatever the values,
+            # so each live row gets the very draw it gets in generate() with the same seed
+            probs = torch.softmax(scores, dim=-1)
+            if everyone is None:
+                everyone = probs.new_zeros((total, probs.shape[-1]))
+            everyone[live] = probs
+            nxt = torch.multinomial(everyone, num_samples=1).squeeze(1)[live]
         else:
             nxt = torch.argmax(scores, dim=-1)
         nxt = torch.where(done, torch.full_like(nxt, pad), nxt)  # as generate(): finished rows get pad

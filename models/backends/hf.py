@@ -1,7 +1,11 @@
 """transformers + peft generation: one loaded base shared by every LoRA variant (adapters are
 loaded once and switched, not reloaded), length-bucketed left-padded batches, KV cache; greedy
 unless sampling is asked for (a temperature > 0). On the device policy's device (``core.device``)
-in its dtype. Prompts are rendered by ``core.modeling.render_prompt`` with the model's template."""
+in its dtype. Prompts are rendered by ``core.modeling.render_prompt`` with the model's template.
+
+Each batch is decoded by ``fast_decode`` (the CPU default) or HF ``generate``: the same batches, and
+the same tokens (greedy and seeded sampling alike); ``fast`` drops finished rows, prefills each
+prompt once for n > 1 and skips peft's per-call bookkeeping, ~1.5x faster on the tiny model."""
 from __future__ import annotations
 
 from pathlib import Path

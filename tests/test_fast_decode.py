@@ -191,6 +191,37 @@ def test_sampling_draws_what_generate_draws(backend, n):
     assert any(c < 20 for _, c in flat) and any(c == 20 for _, c in flat)  # rows ended at different steps
 
 
+def test_the_models_own_generation_config_applies_as_in_generate(backend):
+    """A hub model's generation_config can carry processors (repetition penalty, min_new_tokens):
+    the fast loop builds them as generate() does and feeds them the rows' own history, which it
+    keeps aligned while finished rows leave (EOS here: a token the model emits often)."""
+    from collections import Counter
+
+    from core.modeling import prompt_ids
+    from models.backends.fast_decode import generate_batch
+
+    prompts = _prompts(9)
+    ids = [prompt_ids(backend.tok, p) for p in prompts]
+    with torch.inference_mode():
+        greedy = generate_batch(backend.model, ids, 20, -1, backend.tok.pad_token_id, {"do_sample": False})
+    frequent = Counter(t for row in greedy for t in row[2:]).most_common(1)[0][0]
+    cfg = backend.model.get_base_model().generation_config
+    eos = backend.tok.eos_token
+    backend.tok.eos_token = backend.tok.convert_ids_to_tokens(frequent)
+    cfg.repetition_penalty, cfg.min_new_tokens = 1.05, 3
+    try:
+        ref, _ = _run(backend, "generate", prompts, batch_size=5)
+        out, _ = _run(backend, "fast", prompts, batch_size=5)
+        cfg.repetition_penalty, cfg.min_new_tokens = 1.0, None
+        plain, _ = _run(backend, "fast", prompts, batch_size=5)
+    finally:
+        backend.tok.eos_token = eos
+        cfg.repetition_penalty, cfg.min_new_tokens = 1.0, None
+    assert out == ref
+    assert out != plain  # the processors did change the output
+    assert min(c for _, c in out) >= 3 and any(c < 20 for _, c in out)
+
+
 def test_sampling_uses_hfs_logits_processors(backend):
     """top_k=1 leaves one token to draw: sampling through HF's warpers must then equal greedy."""
     from transformers import MinPLogitsWarper, TemperatureLogitsWarper, TopPLogitsWarper

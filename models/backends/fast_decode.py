@@ -92,6 +92,8 @@ def processors(model, decode: dict, prompt_len: int, device):
     """HF's logits processors for these generate() arguments (merged with the model's generation
     config exactly as ``generate`` merges them)."""
     config, _ = model._prepare_generation_config(None, **decode)
+    # as generate() does before building them: EOS-aware processors (min_length, ...) read tensors
+    model._prepare_special_tokens(config, True, device=device)
     procs = model._get_logits_processor(generation_config=config, input_ids_seq_length=prompt_len,
                                         encoder_input_ids=None, prefix_allowed_tokens_fn=None,
                                         logits_processor=None, device=device, model_kwargs={})
@@ -115,7 +117,8 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, eos: in
     ids, mask = ids.to(device), mask.to(device)
     positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
     padded = not bool((mask == 1).all())  # generate() drops an all-ones mask (faster mask creation)
-    procs, do_sample = processors(model, decode, width, device)
+    procs, do_sample = processors(model, {**decode, "eos_token_id": eos, "pad_token_id": pad,
+                                          "max_new_tokens": max_new_tokens}, width, device)
     cache = new_cache(model, max_new_tokens, reserved)
     out = model(input_ids=ids, attention_mask=mask if padded else None, position_ids=positions, cache=cache,
                 use_cache=True, logits_to_keep=1, return_dict=True)

@@ -251,6 +251,13 @@ def test_lean_lora_is_bitwise_equal_and_restores_peft(backend):
     assert swapped == 2 * len(LORA_TARGETS)  # every LoRA linear of both layers
     assert torch.equal(ref, lean) and torch.equal(ref, again)
     assert not any("forward" in vars(m) for m in model.modules())
+    q = model.get_base_model().model.layers[0].self_attn.q_proj
+    hook = q.base_layer.register_forward_hook(lambda *a: None)  # e.g. accelerate's offload hook
+    try:
+        with lean_lora(model) as swapped:
+            assert swapped == 2 * len(LORA_TARGETS) - 1 and "forward" not in vars(q)
+    finally:
+        hook.remove()
     model.disable_adapter_layers()
     try:
         with lean_lora(model) as swapped:

@@ -42,6 +42,10 @@ def _lean_forward(base, a, b, scaling: float):
     return forward
 
 
+def _hooked(module) -> bool:
+    return bool(module._forward_hooks or module._forward_pre_hooks or hasattr(module, "_hf_hook"))
+
+
 def _eligible(module):
     """(base, A, B, scaling) when ``module`` is a vanilla, unmerged, enabled, single-adapter peft
     LoRA Linear over a plain nn.Linear in inference; None otherwise."""
@@ -59,8 +63,8 @@ def _eligible(module):
         return None
     if not isinstance(drop, nn.Identity) and not (isinstance(drop, nn.Dropout) and not drop.training):
         return None
-    if a.weight.dtype != base.weight.dtype or module._forward_hooks or module._forward_pre_hooks:
-        return None  # peft would cast the input to A's dtype; hooks expect peft's call path
+    if a.weight.dtype != base.weight.dtype or any(map(_hooked, (module, base, a, b))):
+        return None  # peft would cast the input to A's dtype; hooks (accelerate offload, ...) expect the calls
     return base, a, b, float(module.scaling[name])
 
 

@@ -120,8 +120,9 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, eos: in
     procs, do_sample = processors(model, {**decode, "eos_token_id": eos, "pad_token_id": pad,
                                           "max_new_tokens": max_new_tokens}, width, device)
     cache = new_cache(model, max_new_tokens, reserved)
+    keep = {"logits_to_keep": 1} if model._supports_logits_to_keep() else {}  # as generate() decides
     out = model(input_ids=ids, attention_mask=mask if padded else None, position_ids=positions, cache=cache,
-                use_cache=True, logits_to_keep=1, return_dict=True)
+                use_cache=True, return_dict=True, **keep)
     logits = out.logits[:, -1].to(dtype=torch.float32, copy=True)
     del out
     copies = n if do_sample else 1  # greedy copies are equal: decode once, repeat the completion
@@ -163,13 +164,13 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, eos: in
         if padded:
             step_mask = torch.cat([step_mask, step_mask.new_ones((step_mask.shape[0], 1))], dim=-1)
         if (step + 1) % compact_every == 0 and bool(done.any()):
-            keep = (~done).nonzero().squeeze(1)
-            cache.batch_select_indices(keep)
-            seqs, nxt, next_pos, live, done = seqs[keep], nxt[keep], next_pos[keep], live[keep], done[keep]
+            rows = (~done).nonzero().squeeze(1)
+            cache.batch_select_indices(rows)
+            seqs, nxt, next_pos, live, done = seqs[rows], nxt[rows], next_pos[rows], live[rows], done[rows]
             if padded:
-                step_mask = step_mask[keep]
+                step_mask = step_mask[rows]
         out = model(input_ids=nxt[:, None], attention_mask=step_mask if padded else None, position_ids=next_pos,
-                    cache=cache, use_cache=True, logits_to_keep=1, return_dict=True)
+                    cache=cache, use_cache=True, return_dict=True, **keep)
         logits = out.logits[:, -1].to(dtype=torch.float32, copy=True)
         del out
     if copies == 1 and n > 1:

@@ -80,7 +80,8 @@ class HFBackend:
         results: list[Optional[tuple[str, int]]] = [None] * len(ids)
         eos, pad = self.tok.eos_token_id, self.tok.pad_token_id
         with progress_bar(label, len(ids)) as advance, torch.inference_mode():
-            if self.loop == "fast":
+            # the fast loop drives a decoder-only forward (as generate() does for one); others keep generate()
+            if self.loop == "fast" and not getattr(self.model.config, "is_encoder_decoder", False):
                 from .fast_decode import generate_all
 
                 def store(idx, toks):

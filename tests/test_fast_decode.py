@@ -264,3 +264,16 @@ def test_lean_lora_is_bitwise_equal_and_restores_peft(backend):
             assert swapped == 0  # a disabled adapter keeps peft's own path
     finally:
         model.enable_adapter_layers()
+
+
+@pytest.mark.parametrize("scaling", [2.0, 1.5, 0.25])
+def test_lean_forward_equals_the_lora_expression(scaling):
+    """Both branches (a power-of-two scaling folded into B, any other multiplied after) give
+    bitwise what peft computes: base(x) + B(A(x)) * scaling."""
+    from models.backends.lean_lora import _lean_forward
+
+    torch.manual_seed(1)
+    base, a, b = torch.nn.Linear(24, 40, bias=True), torch.nn.Linear(24, 4, bias=False), torch.nn.Linear(4, 40, bias=False)
+    x = torch.randn(7, 5, 24)
+    with torch.inference_mode():
+        assert torch.equal(_lean_forward(base, a, b, scaling)(x), base(x) + b(a(x)) * scaling)

@@ -130,9 +130,9 @@ def test_greedy_n_samples_prefill_each_prompt_once_and_equal_generate(backend):
     from core.modeling import prompt_ids
     from models.backends.fast_decode import generate_batch
 
-    ids = [prompt_ids(backend.tok, p) for p in _prompts(5)]
+    ids = [prompt_ids(backend.tok, p) for p in _prompts(8)]
     model = backend.model
-    eos = backend.tok.eos_token_id
+    eos = _eos_candidate(model, ids, 12)  # rows end at different steps: compaction runs too
     seen, hook = _batch_sizes(model)
     try:
         with torch.inference_mode():
@@ -144,6 +144,7 @@ def test_greedy_n_samples_prefill_each_prompt_once_and_equal_generate(backend):
     # generate() refuses greedy num_return_sequences > 1; its n=1 completion is what each copy must be
     ref = _hf_generate(model, ids, 12, eos, backend.tok.pad_token_id)
     assert out == [r for r in ref for _ in range(3)]
+    assert any(b < len(ids) for b, _ in seen[1:])  # finished rows left the batch
 
 
 def test_sampling_prefills_once_repeats_the_cache_and_is_seeded(backend):

@@ -164,11 +164,11 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, eos: in
         if padded:
             step_mask = torch.cat([step_mask, step_mask.new_ones((step_mask.shape[0], 1))], dim=-1)
         if (step + 1) % compact_every == 0 and bool(done.any()):
-            rows = (~done).nonzero().squeeze(1)
-            cache.batch_select_indices(rows)
-            seqs, nxt, next_pos, live, done = seqs[rows], nxt[rows], next_pos[rows], live[rows], done[rows]
+            alive = (~done).nonzero().squeeze(1)
+            cache.batch_select_indices(alive)
+            seqs, nxt, next_pos, live, done = seqs[alive], nxt[alive], next_pos[alive], live[alive], done[alive]
             if padded:
-                step_mask = step_mask[rows]
+                step_mask = step_mask[alive]
         out = model(input_ids=nxt[:, None], attention_mask=step_mask if padded else None, position_ids=next_pos,
                     cache=cache, use_cache=True, return_dict=True, **keep)
         logits = out.logits[:, -1].to(dtype=torch.float32, copy=True)

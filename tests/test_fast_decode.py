@@ -274,7 +274,8 @@ def test_lean_forward_equals_the_lora_expression(scaling):
     from models.backends.lean_lora import _lean_forward
 
     torch.manual_seed(1)
-    base, a, b = torch.nn.Linear(24, 40, bias=True), torch.nn.Linear(24, 4, bias=False), torch.nn.Linear(4, 40, bias=False)
+    base = torch.nn.Linear(24, 40, bias=True)
+    a, b = torch.nn.Linear(24, 4, bias=False), torch.nn.Linear(4, 40, bias=False)
     x = torch.randn(7, 5, 24)
     with torch.inference_mode():
         assert torch.equal(_lean_forward(base, a, b, scaling)(x), base(x) + b(a(x)) * scaling)

@@ -62,6 +62,7 @@ class LazyConsole:
 console = LazyConsole(stderr=True)
 
 
+PROGRESS_ENV = "BENCH_PROGRESS"  # "lines": plain lines even on a terminal (see progress_bar)
 LOG_EVERY_S = 30.0  # when stderr is not a terminal (CI, `| tee`): one line at least this often
 
 
@@ -79,7 +80,7 @@ def progress_bar(label: str, total: int):
     stderr = sys.stderr
     # BENCH_PROGRESS=lines: worker processes of `bench run --jobs N` share one terminal, where N
     # rich bars would overwrite each other
-    if stderr is not None and _isatty(stderr) and os.environ.get("BENCH_PROGRESS") != "lines":
+    if stderr is not None and _isatty(stderr) and os.environ.get(PROGRESS_ENV) != "lines":
         with _rich_bar(label, total) as advance:
             yield advance
         return

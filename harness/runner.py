@@ -387,11 +387,7 @@ def run(ctx: Context, plan: Plan, limit: Optional[int], command: str, jobs: int 
                           {"models": sorted({m for m, _, _ in plan.evaluate}), "limit": limit, "jobs": jobs})
     status = "failed"
     try:
-        if jobs > 1:
-            out = _run_parallel(ctx, plan, limit, run_id, jobs)
-        else:
-            train_missing(ctx, plan)
-            out = [r for m, cells in by_model(plan).items() for r in evaluate_model(ctx, m, cells, limit, run_id)]
+        out = _run_parallel(ctx, plan, limit, run_id, jobs) if jobs > 1 else _run_serial(ctx, plan, limit, run_id)
         status = "incomplete" if any(r["failed"] for r in out) else "ok"
         return out
     finally:
@@ -399,6 +395,11 @@ def run(ctx: Context, plan: Plan, limit: Optional[int], command: str, jobs: int 
             ctx.results.finish_run(run_id, status)
         except RunFailed:  # e.g. the disk filled up: the next run marks this one interrupted
             pass
+
+
+def _run_serial(ctx: Context, plan: Plan, limit: Optional[int], run_id: str) -> list[dict]:
+    train_missing(ctx, plan)
+    return [r for m, cells in by_model(plan).items() for r in evaluate_model(ctx, m, cells, limit, run_id)]
 
 
 # -- parallel: the same tasks in worker processes (harness.scheduler) ------------------------------
@@ -414,8 +415,7 @@ def _run_parallel(ctx: Context, plan: Plan, limit: Optional[int], run_id: str, j
     cells = by_model(plan)
     tasks += [Task(f"eval {m}", (spec, "eval", (m, c)), f"train {m}" if m in pending else None) for m, c in cells.items()]
     if len(tasks) < 2:  # nothing runs beside anything: a worker would only add its start-up
-        train_missing(ctx, plan)
-        return [r for m, c in cells.items() for r in evaluate_model(ctx, m, c, limit, run_id)]
+        return _run_serial(ctx, plan, limit, run_id)
     done = run_dag(tasks, run_task, jobs)
     for job in plan.train:
         job.exists = job.exists or f"train {job.name}" in done

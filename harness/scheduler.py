@@ -26,9 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from core.progress import console
-
-PROGRESS_ENV = "BENCH_PROGRESS"  # "lines": plain progress lines (rich bars of N processes would interleave)
+from core.progress import PROGRESS_ENV, console
 
 
 def default_jobs(device: str) -> int:
@@ -54,7 +52,7 @@ def threads_per_job(jobs: int) -> int:
 
 def _init_worker(threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
-    os.environ[PROGRESS_ENV] = "lines"
+    os.environ[PROGRESS_ENV] = "lines"  # rich bars of N processes on one terminal would interleave
 
 
 @dataclass

@@ -118,7 +118,6 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
     once every item is settled (stored by whichever run), and a lease whose run died or expired
     is claimed here. A custom protocol (best-of-n, multi-turn, log-likelihood) runs as one unit
     over what it claims, as it did over the whole cell."""
-    from core.config import check_context
     from core.results import CLAIM_BATCHES, LEASE_POLL_S
 
     suite = get_suite(suite_name)
@@ -147,16 +146,7 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
                         waited += LEASE_POLL_S
                     continue
                 if handle is None:
-                    handle = model_handle(ctx, model, suite_name)
-                    # a base first downloaded by this run was not checked at load: its context is
-                    # known now, before anything is generated
-                    positions = getattr(getattr(getattr(handle.backend, "model", None), "config", None),
-                                        "max_position_embeddings", None)
-                    if isinstance(positions, int) and positions > 0:
-                        check_context(ctx.reg.path, [(f"profiles.{ctx.profile_name}.generation.max_new_tokens "
-                                                      f"(model {model})", gcfg["max_new_tokens"], True)],
-                                      positions, f"max_position_embeddings of the loaded model {model}")
-                    _check_recorded_ids(ctx, handle, suite)
+                    handle = _open_for_cell(ctx, model, suite, gcfg)
                     backend_desc = handle.description
                     ctx.model_calls += 1
                 todo = [by_id[i] for i in claim.claimed]
@@ -189,6 +179,23 @@ def evaluate_cell(ctx: Context, model: str, suite_name: str, protocol: str, limi
     failed = {i: why for i, why in ctx.results.failures(fp, suite_name, protocol, ghash).items() if i in wanted}
     return {"model": model, "suite": suite_name, "protocol": protocol, "generated": generated, "scored": scored,
             "failed": len(failed), "reason": next(iter(failed.values()), "")}
+
+
+def _open_for_cell(ctx: Context, model: str, suite, gcfg: dict):
+    """The model's handle, checked before anything is generated: a base first downloaded by this
+    run was not checked at load, its context is known only now; a replay file's ids are checked
+    against the suite."""
+    from core.config import check_context
+
+    handle = model_handle(ctx, model, suite.name)
+    positions = getattr(getattr(getattr(handle.backend, "model", None), "config", None),
+                        "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0:
+        check_context(ctx.reg.path, [(f"profiles.{ctx.profile_name}.generation.max_new_tokens "
+                                      f"(model {model})", gcfg["max_new_tokens"], True)],
+                      positions, f"max_position_embeddings of the loaded model {model}")
+    _check_recorded_ids(ctx, handle, suite)
+    return handle
 
 
 def profile_sampling(g) -> Optional[dict]:

@@ -33,8 +33,7 @@ EOS = "<|endoftext|>"  # core.modeling.SPECIALS[0]: a preamble ends like the cha
 # shares of the corpus, in documents. Call documents are ~4x longer than math ones, QA ones ~1.5x:
 # in tokens about half is arithmetic (problems, drills), a quarter QA, a quarter calls. v1 gave
 # calls 20% of the documents but 45% of the tokens, and the base lost most of its arithmetic.
-SHARES = {"math": 0.34, "drill": 0.14, "copy": 0.10, "boolq": 0.13, "commonsense_qa": 0.09, "arc_challenge": 0.09,
-          "calls": 0.11}
+SHARES = {"math": 0.42, "drill": 0.16, "boolq": 0.13, "commonsense_qa": 0.09, "arc_challenge": 0.09, "calls": 0.11}
 THESIS_SHARE = 0.3  # documents whose delimiters are the thesis tags, the corpus's most common pair
 PLAIN_SHARE = 0.25  # QA documents as plain exam text ("Question: ... Answer: B"), without delimiters
 PAIRS = [  # (start, end) answer delimiters; a reasoning pair is drawn from the same list
@@ -164,18 +163,6 @@ def _drill_doc(rng: random.Random) -> str:
     return " ".join(_arith(synthetic_qa.draw_fact(rng)) for _ in range(12))
 
 
-def _copy_doc(rng: random.Random) -> str:
-    """A list, then the same list again: the cheapest text that rewards copying from the context
-    (an induction head), which every suite needs: a passage's numbers, a choice's label, a listed
-    function's name. (At 600 steps the base still wrote made-up names instead of the listed one.)"""
-    if rng.random() < 0.5:
-        items = [str(rng.randint(1, 99)) for _ in range(rng.randint(3, 8))]
-    else:
-        items = [synthetic_calls.opaque_name(rng) for _ in range(rng.randint(2, 5))]
-    head, again = rng.choice([("List", "Again"), ("Names", "Once more"), ("Items", "Repeat")])
-    return f"{head}: {', '.join(items)}. {again}: {', '.join(items)}."
-
-
 def _qa_text(row: dict) -> str:
     """What a suite test row is identified by: BoolQ's passage, the others' question."""
     return row.get("passage") or row["question"]
@@ -211,7 +198,6 @@ def texts(data: DataSpec, n: int) -> list[str]:
     for ds in ("commonsense_qa", "arc_challenge"):
         docs += [_choice_doc(rng, row, f) for row, f in _qa_rows(data, ds, counts[ds], held_stories)]
     docs += [_drill_doc(rng) for _ in range(counts["drill"])]
-    docs += [_copy_doc(rng) for _ in range(counts["copy"])]
     docs += [_calls_doc(rng, ex) for ex in synthetic_calls.examples(data.seed, counts["calls"])]
     rng.shuffle(docs)
     return docs

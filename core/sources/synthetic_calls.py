@@ -62,7 +62,7 @@ def _function(rng: random.Random) -> dict:
     return {"name": f"{verb}_{noun}", "verb": verb, "noun": noun, "params": {p: PARAMS[p] for p in params}}
 
 
-def opaque_name(rng: random.Random) -> str:
+def _opaque_name(rng: random.Random) -> str:
     """A name the request does not spell (BFCL's requests rarely do: "delve into my stocks" ->
     get_watchlist): the answer can only be copied from the documents."""
     if rng.random() < 0.5:  # English words, but not the request's
@@ -100,7 +100,7 @@ def example(rng: random.Random) -> dict:
             fns.append(fn)
     if rng.random() < OPAQUE_SHARE:
         for fn in fns:
-            fn["name"] = opaque_name(rng)
+            fn["name"] = _opaque_name(rng)
     used = rng.sample(fns, min(len(fns), rng.choice([1, 1, 2])))
     calls = [{"name": fn["name"], "parameters": {p: _value(k, rng) for p, k in fn["params"].items()}} for fn in used]
     acts = [_phrase(c, fn) for c, fn in zip(calls, used)]

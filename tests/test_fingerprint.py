@@ -111,3 +111,18 @@ def test_generation_key_follows_suite_version_and_decoding(registry_path, tmp_pa
     monkeypatch.setattr(type(get_suite("bfcl")), "version", "1")
     monkeypatch.setattr(type(get_suite("bfcl")), "decoding", {**get_suite("bfcl").decoding, "thesis_samples": 4})
     assert {k for k, v in keys().items() if v != before[k]} == {k for k in before if k[0] == "bfcl"}
+
+
+def test_corpus_version_readdresses_only_bases_pretrained_on_it(registry_path, monkeypatch):
+    """Editing the mixed pretraining corpus retrains mixed-corpus bases (and their children), and
+    leaves the arithmetic-corpus demo's checkpoints where they are."""
+    from core.sources import pretraining_corpus
+
+    reg = load_registry(registry_path)
+    math = reg.profile("tiny")
+    mixed = math.model_copy(update={"base": math.base.model_copy(update={"pretrain_corpus": "mixed"})})
+    before = {p: fingerprint(reg, prof, "sft") for p, prof in (("math", math), ("mixed", mixed))}
+    assert before["math"] != before["mixed"]
+    monkeypatch.setattr(pretraining_corpus, "VERSION", pretraining_corpus.VERSION + "-edited")
+    assert fingerprint(reg, math, "sft") == before["math"]
+    assert fingerprint(reg, mixed, "sft") != before["mixed"]

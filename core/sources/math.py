@@ -12,7 +12,7 @@ import re
 from core.config import DataSpec
 from core.thesis_format import REASONING_END, REASONING_START, SOLUTION_END, SOLUTION_START
 
-from . import pretraining_corpus, synthetic_math
+from . import synthetic_math
 from .hub import load_rows
 
 HUB = {
@@ -24,8 +24,9 @@ _NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 def data_fingerprint(spec: DataSpec) -> str:
-    # the pretraining corpus version covers the tiny base's data too (its generators include the math one)
-    payload = spec.model_dump() | {"generator": pretraining_corpus.VERSION if spec.source == "synthetic" else None}
+    """The SFT, GRPO and test rows: the spec, and the generator's version when synthetic. (The tiny
+    base's pretraining text is the base recipe's business: ``pretraining_corpus.version``.)"""
+    payload = spec.model_dump() | {"generator": synthetic_math.VERSION if spec.source == "synthetic" else None}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -27,12 +27,15 @@ from core.config import DataSpec
 
 from . import synthetic_calls, synthetic_math, synthetic_qa
 
-VERSION = f"corpus-v1+{synthetic_math.VERSION}+{synthetic_qa.VERSION}+{synthetic_calls.VERSION}"
+VERSION = f"corpus-v2+{synthetic_math.VERSION}+{synthetic_qa.VERSION}+{synthetic_calls.VERSION}"
 EOS = "<|endoftext|>"  # core.modeling.SPECIALS[0]: a preamble ends like the chat template's system turn
 
-# shares of the corpus, in documents (QA and call documents are 2-4x longer than math ones)
-SHARES = {"math": 0.30, "boolq": 0.22, "commonsense_qa": 0.14, "arc_challenge": 0.14, "calls": 0.20}
-
+# shares of the corpus, in documents. Call documents are ~4x longer than math ones, QA ones ~1.5x:
+# in tokens about half is arithmetic (problems, drills), a quarter QA, a quarter calls. v1 gave
+# calls 20% of the documents but 45% of the tokens, and the base lost most of its arithmetic.
+SHARES = {"math": 0.42, "drill": 0.16, "boolq": 0.13, "commonsense_qa": 0.09, "arc_challenge": 0.09, "calls": 0.11}
+THESIS_SHARE = 0.3  # documents whose delimiters are the thesis tags, the corpus's most common pair
+PLAIN_SHARE = 0.25  # QA documents as plain exam text ("Question: ... Answer: B"), without delimiters
 PAIRS = [  # (start, end) answer delimiters; a reasoning pair is drawn from the same list
     ("<SOLUTION>", "</SOLUTION>"), ("<start_working_out>", "<end_working_out>"), ("<answer>", "</answer>"),
     ("<ANSWER>", "</ANSWER>"), ("[[", "]]"), ("<result>", "</result>"), ("<final>", "</final>"),
@@ -47,7 +50,18 @@ def _pair(rng: random.Random) -> tuple[str, str]:
         w = rng.choice(["ans", "res", "sol", "pick", "box", "key", "val", "tag", "zz", "qq"]) + str(rng.randint(0, 9))
         w = w.upper() if rng.random() < 0.5 else w
         return f"<{w}>", f"</{w}>"
-    return rng.choice(PAIRS)
+    return rng.choice(PAIRS[2:])  # the thesis tags only ever in their own roles (``_delimiters``)
+
+
+def _delimiters(rng: random.Random) -> tuple[tuple[str, str], tuple[str, str]]:
+    """(reasoning pair, answer pair): the thesis tags for ``THESIS_SHARE`` of the documents,
+    else two different pairs drawn from ``PAIRS`` or made up."""
+    if rng.random() < THESIS_SHARE:
+        return PAIRS[1], PAIRS[0]
+    sol, work = _pair(rng), _pair(rng)
+    while work == sol:
+        work = _pair(rng)
+    return work, sol
 
 
 def _preamble(rng: random.Random, work: tuple[str, str], sol: tuple[str, str]) -> str:
@@ -61,13 +75,11 @@ def _preamble(rng: random.Random, work: tuple[str, str], sol: tuple[str, str]) -
     ]) + EOS
 
 
-def _document(rng: random.Random, user: str, reasoning: str, answer: str, sol: tuple[str, str]) -> str:
+def _document(rng: random.Random, user: str, reasoning: str, answer: str,
+              work: tuple[str, str], sol: tuple[str, str]) -> str:
     """The user text, then the reasoning and the delimited answer, in one of three layouts."""
     form = rng.random()
     if form < 0.5:  # system-style instruction first, as in the thesis chat template
-        work = _pair(rng)
-        while work == sol:
-            work = _pair(rng)
         return _preamble(rng, work, sol) + user + f"{work[0]}{reasoning}{work[1]}{sol[0]}{answer}{sol[1]}"
     if form < 0.8:
         return f"{user}\n{reasoning} {sol[0]}{answer}{sol[1]}"
@@ -103,25 +115,30 @@ def _arith(f: dict) -> str:
 
 
 def _boolq_doc(rng, row: dict, f: dict) -> str:
-    sol = _pair(rng)
+    if rng.random() < PLAIN_SHARE:  # exam-style text: "passage / Question: ...? / Answer: yes"
+        q = row["question"] if row["question"].endswith("?") else row["question"] + "?"
+        return f"{row['passage']}\nQuestion: {q}\nAnswer: {'yes' if row['answer'] else 'no'}"
+    work, sol = _delimiters(rng)
     claim = [w for w in row["question"].split() if w.isdigit()][-1]
     verdict = f"{f['c']} is {claim}, so yes." if row["answer"] else f"{f['c']} is not {claim}, so no."
     return _document(rng, boolq_user(row["passage"], row["question"], sol), f"{_arith(f)} {verdict}",
-                     "yes" if row["answer"] else "no", sol)
+                     "yes" if row["answer"] else "no", work, sol)
 
 
 def _choice_doc(rng, row: dict, f: dict) -> str:
-    sol = _pair(rng)
     labels, texts, key = row["choices"]["label"], row["choices"]["text"], row["answerKey"]
+    if rng.random() < PLAIN_SHARE:  # exam-style text, with the choices listed or not
+        if rng.random() < 0.5:
+            lines = "\n".join(f"{lab}. {txt}" for lab, txt in zip(labels, texts))
+            return f"Question: {row['question']}\n{lines}\nAnswer: {key}"
+        return f"Question: {row['question']}\nAnswer: {texts[labels.index(key)]}"
+    work, sol = _delimiters(rng)
     reasoning = f"{_arith(f)} The choice {texts[labels.index(key)]} is {key}."
-    return _document(rng, choice_user(row["question"], labels, texts, sol), reasoning, key, sol)
+    return _document(rng, choice_user(row["question"], labels, texts, sol), reasoning, key, work, sol)
 
 
 def _calls_doc(rng, ex: dict) -> str:
-    sol = _pair(rng)
-    work = _pair(rng)
-    while work == sol:
-        work = _pair(rng)
+    work, sol = _delimiters(rng)
     user = calls_user(ex["request"], ex["docs"], work, sol)
     answer = f"{sol[0]}{json.dumps(ex['calls'])}{sol[1]}"
     body = f"{work[0]}{ex['why']}{work[1]}{answer}"
@@ -134,9 +151,16 @@ def _math_doc(rng, text: str) -> str:
         return text
     q, a = text.removeprefix("Question: ").split("\nAnswer: ")
     steps, final = a.rsplit(" So the answer is ", 1)
-    sol = _pair(rng)
+    work, sol = _delimiters(rng)
     user = f"{q}\nPut the final number between {sol[0]} and {sol[1]}."
-    return _document(rng, user, f"{steps} So the answer is {final.rstrip('.')}.", final.rstrip("."), sol)
+    return _document(rng, user, f"{steps} So the answer is {final.rstrip('.')}.", final.rstrip("."), work, sol)
+
+
+def _drill_doc(rng: random.Random) -> str:
+    """Twelve bare arithmetic facts over the suites' operand ranges: the densest arithmetic text
+    there is (a times table, as general text has them); no story, so no test row. With them the
+    mixed base's SFT went from 31% to 56% in-domain at the same budget (README)."""
+    return " ".join(_arith(synthetic_qa.draw_fact(rng)) for _ in range(12))
 
 
 def _qa_text(row: dict) -> str:
@@ -154,6 +178,12 @@ def _qa_rows(data: DataSpec, dataset: str, n: int, held_stories: set[str]) -> li
     return keep[:n]
 
 
+def version(corpus: str) -> str:
+    """The generators behind a base's pretraining text: a change to the mixed corpus re-addresses
+    mixed-corpus bases only, not the arithmetic-corpus ones (nor what is trained from them)."""
+    return VERSION if corpus == "mixed" else synthetic_math.VERSION
+
+
 def texts(data: DataSpec, n: int) -> list[str]:
     """``n`` pretraining documents, shuffled; the same (data spec, n) gives the same corpus."""
     held_out = data.sft_rows + data.grpo_rows + data.test_rows
@@ -167,6 +197,7 @@ def texts(data: DataSpec, n: int) -> list[str]:
     docs += [_boolq_doc(rng, row, f) for row, f in _qa_rows(data, "boolq", counts["boolq"], held_stories)]
     for ds in ("commonsense_qa", "arc_challenge"):
         docs += [_choice_doc(rng, row, f) for row, f in _qa_rows(data, ds, counts[ds], held_stories)]
+    docs += [_drill_doc(rng) for _ in range(counts["drill"])]
     docs += [_calls_doc(rng, ex) for ex in synthetic_calls.examples(data.seed, counts["calls"])]
     rng.shuffle(docs)
     return docs

@@ -27,7 +27,7 @@ THINGS = ["apples", "books", "coins", "cards", "pens", "eggs", "shells", "stamps
 SYMBOL = {"add": "+", "sub": "-", "mul": "*"}
 
 
-def _fact(rng: random.Random) -> dict:
+def draw_fact(rng: random.Random) -> dict:
     """One small arithmetic fact, with a story (passage) and a bare form (a op b)."""
     name, obj, op = rng.choice(NAMES), rng.choice(THINGS), rng.choice(["add", "sub", "mul"])
     if op == "add":
@@ -95,7 +95,7 @@ def boolq_facts(seed: int, n: int, stream: str = "test", exclude: frozenset = fr
     rng.shuffle(truths)
 
     def make(rng, i):
-        f, truth = _fact(rng), truths[i]
+        f, truth = draw_fact(rng), truths[i]
         claim = f["c"] if truth else max(0, f["c"] + rng.choice([-3, -2, -1, 1, 2, 3]))
         if not truth and claim == f["c"]:  # c + delta clipped to c (c small): move the other way
             claim = f["c"] + 1
@@ -124,7 +124,7 @@ def commonsense_qa_facts(seed: int, n: int, stream: str = "test", exclude: froze
     labels = list("ABCDE")
 
     def make(rng, i):
-        f = _fact(rng)
+        f = draw_fact(rng)
         question = f"{f['story']} So {f['ask']}?"
         question = question[0].upper() + question[1:]
         key = rng.randrange(5)
@@ -147,7 +147,7 @@ def arc_challenge_facts(seed: int, n: int, stream: str = "test", exclude: frozen
     rng = _rng(seed, "arc_challenge", stream)
 
     def make(rng, i):
-        f = _fact(rng)
+        f = draw_fact(rng)
         k = rng.choice([3, 4, 4, 4, 4, 5])  # real ARC: mostly 4 options, a few 3 or 5
         numeric = rng.random() < 0.1  # real ARC labels some questions 1-4 instead of A-D
         labels = [str(j + 1) for j in range(k)] if numeric else list(string.ascii_uppercase[:k])

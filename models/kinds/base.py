@@ -1,6 +1,7 @@
 """``base``: the profile's base model — the tiny Qwen3 built here, or a hub id / local path."""
 from __future__ import annotations
 
+from core.sources import pretraining_corpus
 from core.sources.math import data_fingerprint
 
 from ..kind import ModelKind
@@ -11,8 +12,10 @@ class BaseKind(ModelKind):
     name = "base"
 
     def recipe(self, reg, profile, name):
+        tiny = profile.base.kind == "tiny"
         return {"kind": "base", "base": profile.base.model_dump(),
-                "data": data_fingerprint(profile.data) if profile.base.kind == "tiny" else None}
+                "data": data_fingerprint(profile.data) if tiny else None,
+                "corpus": pretraining_corpus.version(profile.base.pretrain_corpus) if tiny else None}
 
     def built_here(self, profile):
         return profile.base.kind == "tiny"  # a hub or local base needs no build

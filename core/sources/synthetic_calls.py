@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 
-VERSION = "calls-v3"  # bump when the generator changes: it is part of the base's data fingerprint
+VERSION = "calls-v3"  # bump when the generator changes: it is part of a mixed-corpus base's fingerprint
 
 VERBS = ["water", "bake", "shuffle", "tune", "ship", "calibrate", "dim", "enroll", "feed", "stack", "rent",
          "paint", "schedule", "play", "crop", "charge", "launch", "polish", "plant", "rate", "wrap", "sort",

@@ -42,7 +42,6 @@ PAIRS = [  # (start, end) answer delimiters; a reasoning pair is drawn from the 
     ("<think>", "</think>"), ("<out>", "</out>"), ("{{", "}}"), ("<<", ">>"), ("<reply>", "</reply>"),
     ("<calls>", "</calls>"), ("<work>", "</work>"), ("[ANS]", "[/ANS]"), ("<BEGIN>", "<END>"),
 ]
-SYMBOL = {"add": "+", "sub": "-", "mul": "*"}
 
 
 def _pair(rng: random.Random) -> tuple[str, str]:
@@ -88,14 +87,21 @@ def _document(rng: random.Random, user: str, reasoning: str, answer: str,
 
 # -- the suites' wording (benchmarks.outdomain.user_message with the delimiters as parameters; a
 #    test checks the two agree for the thesis tags) --------------------------------------------
+def _asked(question: str) -> str:
+    return question if question.endswith("?") else question + "?"  # BoolQ's questions have no "?"
+
+
+def _choice_lines(labels: list[str], texts: list[str]) -> str:
+    return "\n".join(f"{lab}. {txt}" for lab, txt in zip(labels, texts))
+
+
 def boolq_user(passage: str, question: str, sol: tuple[str, str]) -> str:
-    q = question if question.endswith("?") else question + "?"
-    return (f"{passage}\n\nQuestion: {q}\n"
+    return (f"{passage}\n\nQuestion: {_asked(question)}\n"
             f"Answer yes or no. Put your answer (yes or no) between {sol[0]} and {sol[1]}.")
 
 
 def choice_user(question: str, labels: list[str], texts: list[str], sol: tuple[str, str]) -> str:
-    lines = "\n".join(f"{lab}. {txt}" for lab, txt in zip(labels, texts))
+    lines = _choice_lines(labels, texts)
     which = ", ".join(labels[:-1]) + f" or {labels[-1]}"
     return (f"Question: {question}\nChoices:\n{lines}\n\n"
             f"Answer with the label of the correct choice ({which}) between {sol[0]} and {sol[1]}.")
@@ -111,13 +117,12 @@ def calls_user(request: str, docs: list[dict], work: tuple[str, str], sol: tuple
 
 
 def _arith(f: dict) -> str:
-    return f"{f['a']} {SYMBOL[f['op']]} {f['b']} = {f['c']}."
+    return f"{f['a']} {synthetic_qa.SYMBOL[f['op']]} {f['b']} = {f['c']}."
 
 
 def _boolq_doc(rng, row: dict, f: dict) -> str:
     if rng.random() < PLAIN_SHARE:  # exam-style text: "passage / Question: ...? / Answer: yes"
-        q = row["question"] if row["question"].endswith("?") else row["question"] + "?"
-        return f"{row['passage']}\nQuestion: {q}\nAnswer: {'yes' if row['answer'] else 'no'}"
+        return f"{row['passage']}\nQuestion: {_asked(row['question'])}\nAnswer: {'yes' if row['answer'] else 'no'}"
     work, sol = _delimiters(rng)
     claim = [w for w in row["question"].split() if w.isdigit()][-1]
     verdict = f"{f['c']} is {claim}, so yes." if row["answer"] else f"{f['c']} is not {claim}, so no."
@@ -129,8 +134,7 @@ def _choice_doc(rng, row: dict, f: dict) -> str:
     labels, texts, key = row["choices"]["label"], row["choices"]["text"], row["answerKey"]
     if rng.random() < PLAIN_SHARE:  # exam-style text, with the choices listed or not
         if rng.random() < 0.5:
-            lines = "\n".join(f"{lab}. {txt}" for lab, txt in zip(labels, texts))
-            return f"Question: {row['question']}\n{lines}\nAnswer: {key}"
+            return f"Question: {row['question']}\n{_choice_lines(labels, texts)}\nAnswer: {key}"
         return f"Question: {row['question']}\nAnswer: {texts[labels.index(key)]}"
     work, sol = _delimiters(rng)
     reasoning = f"{_arith(f)} The choice {texts[labels.index(key)]} is {key}."

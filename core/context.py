@@ -41,6 +41,9 @@ class Context:
     # prompts and targets come from the suites, which reports cannot import
     samples: Any = field(default=None, init=False)
     model_calls: int = field(default=0, init=False)
+    # suite -> every item id it has (all protocols, no --limit): built once per run for checking
+    # recorded answers (replay files); per run, because a registry edited between runs changes it
+    suite_ids: dict[str, frozenset] = field(default_factory=dict, init=False)
     _results: Optional[ResultStore] = field(default=None, init=False)
     _judge: Any = field(default=None, init=False)
 

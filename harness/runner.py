@@ -264,9 +264,6 @@ def _generate(ctx: Context, handle, suite, protocol: str, itemset, todo: list, f
             for it in todo if it.id not in stored])
 
 
-_SUITE_IDS: dict[tuple, frozenset] = {}
-
-
 def _check_recorded_ids(ctx: Context, handle, suite) -> None:
     """A backend that answers from a file (replay) checks the file against the suite's item ids,
     every protocol's and not just this run's ``--limit``: an id the suite does not have means the
@@ -274,15 +271,14 @@ def _check_recorded_ids(ctx: Context, handle, suite) -> None:
     check = getattr(handle.backend, "check_ids", None)
     if check is None:
         return
-    key = (id(ctx.reg), ctx.profile_name, suite.name)
-    if key not in _SUITE_IDS:
+    if suite.name not in ctx.suite_ids:
         ids: set[str] = set()
         for p in protocols(ctx.reg, suite.name):
             if p in suite.needs_weights:
                 continue  # a log-likelihood protocol: never answered from a file
             ids |= {it.id for it in suite.items(ctx.profile, p, None).items}
-        _SUITE_IDS[key] = frozenset(ids)
-    check(suite.name, _SUITE_IDS[key])
+        ctx.suite_ids[suite.name] = frozenset(ids)
+    check(suite.name, ctx.suite_ids[suite.name])
 
 
 def _store_outcomes(ctx: Context, outcomes, fp: str, suite: str, protocol: str, ghash: str, run_id: str) -> None:

@@ -243,6 +243,23 @@ def test_replay_ids_not_in_the_suite_are_one_line_bad_input(tmp_path, capsys):
     assert "5 item id(s) for suite 'indomain' are not in the suite (elsewhere-0, elsewhere-1, elsewhere-2, …)" in lines[0]
 
 
+def test_replay_ids_are_checked_against_this_runs_registry(tmp_path, capsys):
+    """The suite's ids are the current run's, not an earlier run's in the same process: they were
+    cached by ``id()`` of the registry object, which Python reuses once an object is freed, so a
+    run could check a replay file against another registry's suite (seen as a flaky test)."""
+    path = tmp_path / "answers.jsonl"
+    path.write_text(_replay_lines(_items(None)))
+    fewer = tmp_path / "fewer.yaml"
+    data = yaml.safe_load(open(_registry(tmp_path, rep={"kind": "replay", "path": str(path)})))
+    data["profiles"]["smoke"]["data"]["test_rows"] = len(_items(None)) // 2
+    fewer.write_text(yaml.safe_dump(data))
+    for _ in range(3):  # alternate, so a stale cache would show whichever registry came first
+        rc, _, err = _run(capsys, str(fewer), tmp_path / "fewer-store", "rep")
+        assert rc == 2 and "are not in the suite" in err
+        rc, _, err = _run(capsys, str(tmp_path / "registry.yaml"), tmp_path / "store", "rep")
+        assert rc == 0, err[-2000:]
+
+
 # -- intervals -----------------------------------------------------------------------------------
 def test_zero_of_eight_has_an_honest_interval(tmp_path):
     from test_reports_helpers import context, math_items, put_cell

@@ -126,3 +126,23 @@ def test_corpus_version_readdresses_only_bases_pretrained_on_it(registry_path, m
     monkeypatch.setattr(pretraining_corpus, "VERSION", pretraining_corpus.VERSION + "-edited")
     assert fingerprint(reg, math, "sft") == before["math"]
     assert fingerprint(reg, mixed, "sft") != before["mixed"]
+
+
+def test_a_corpus_draw_readdresses_its_base_and_draw_0_is_the_published_one(registry_path):
+    """Another draw of the mixed corpus is another base; draw 0 leaves the recipe as it was before
+    the field existed, so the demo's published fingerprints (docs/demo/expected.json) still hold."""
+    import json
+
+    from benchkit import ROOT
+    from core.config import DataSpec
+    from core.sources import pretraining_corpus
+
+    reg = load_registry(registry_path)
+    mixed = reg.profile("tiny-mixed")
+    draw = mixed.model_copy(update={"base": mixed.base.model_copy(update={"pretrain_corpus_draw": 1})})
+    assert fingerprint(reg, draw, "base") != fingerprint(reg, mixed, "base")
+    published = json.loads((ROOT / "docs/demo/expected.json").read_text())["fingerprints"]
+    assert fingerprint(reg, reg.profile("tiny"), "base") == published["base"]
+    data = DataSpec(source="synthetic", seed=3, sft_rows=50, grpo_rows=10, test_rows=20)
+    assert pretraining_corpus.texts(data, 200, draw=1) != pretraining_corpus.texts(data, 200) \
+        == pretraining_corpus.texts(data, 200, draw=0)

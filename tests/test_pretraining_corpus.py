@@ -107,3 +107,20 @@ def test_call_wording_and_shapes_are_bfcls():
             params = doc["parameters"].get("properties", doc["parameters"])
             assert set(call["parameters"]) == set(params)
         json.loads(json.dumps(ex["calls"]))
+
+
+def test_qa_documents_work_the_fact_out_like_the_math_corpus():
+    """A multiple-choice document works its fact out in the math corpus's own steps and answers
+    with the correct choice's text, which the thesis extractor maps to its label. With the label as
+    the answer, the base had to find it among the choices — which it did not learn at this size —
+    and SFT then answered such prompts with arithmetic or nothing (README, "What the demo shows")."""
+    data = DataSpec(source="synthetic", seed=3, sft_rows=50, grpo_rows=10, test_rows=20)
+    docs = [t for t in pretraining_corpus.texts(data, 800) if "Choices:" in t and t.endswith(SOLUTION_END)]
+    worked = [t for t in docs if "Step 1:" in t]
+    assert len(docs) >= 20 and len(worked) >= 10
+    for t in docs:
+        answer = t.rsplit(SOLUTION_START, 1)[1].removesuffix(SOLUTION_END)
+        texts = [line.split(". ", 1)[1] for line in t.split("Choices:\n")[1].split("\n\n")[0].splitlines()]
+        assert answer in texts, t
+        if t in worked:
+            assert f"So the answer is {answer.split()[0]}." in t, t

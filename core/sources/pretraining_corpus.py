@@ -9,7 +9,9 @@ a yes/no question or a function list:
   in the out-of-domain suite's prompt wording (``synthetic_qa``, its ``pretrain`` stream);
 - function-calling text over BFCL's document shapes with made-up names (``synthetic_calls``).
 
-Each is followed by its answer written the way the text asks. The delimiters vary from document
+Each is followed by its answer; QA documents work their fact out in the math corpus's own steps,
+and a multiple-choice one answers with the correct choice's text (the thesis extractor maps it to
+its label; a base this small did not learn to find the label). The delimiters vary from document
 to document (``PAIRS``; the thesis tags are one pair among many), so the base learns to follow
 "put your answer between X and Y", not one tag: Qwen3-Base learned the same from its own corpus.
 
@@ -27,7 +29,7 @@ from core.config import DataSpec
 
 from . import synthetic_calls, synthetic_math, synthetic_qa
 
-VERSION = f"corpus-v2+{synthetic_math.VERSION}+{synthetic_qa.VERSION}+{synthetic_calls.VERSION}"
+VERSION = f"corpus-v3+{synthetic_math.VERSION}+{synthetic_qa.VERSION}+{synthetic_calls.VERSION}"
 EOS = "<|endoftext|>"  # core.modeling.SPECIALS[0]: a preamble ends like the chat template's system turn
 
 # shares of the corpus, in documents. Call documents are ~4x longer than math ones, QA ones ~1.5x:
@@ -126,8 +128,16 @@ def _boolq_doc(rng, row: dict, f: dict) -> str:
     work, sol = _delimiters(rng)
     claim = [w for w in row["question"].split() if w.isdigit()][-1]
     verdict = f"{f['c']} is {claim}, so yes." if row["answer"] else f"{f['c']} is not {claim}, so no."
-    return _document(rng, boolq_user(row["passage"], row["question"], sol), f"{_arith(f)} {verdict}",
+    return _document(rng, boolq_user(row["passage"], row["question"], sol), f"{_worked(f)} {verdict}",
                      "yes" if row["answer"] else "no", work, sol)
+
+
+def _worked(f: dict) -> str:
+    """The fact worked out in the math corpus's own steps (``synthetic_math.worked_solution``), so
+    the reading that SFT sharpens on math is the reading these prompts need."""
+    a, b, obj = f["a"], f["b"], f["obj"]
+    first = f"There are {a} boxes of {b} {obj}." if f["op"] == "mul" else f"{f['name']} starts with {a} {obj}."
+    return synthetic_math.worked_solution([first, _arith(f)], f["c"])
 
 
 def _choice_doc(rng, row: dict, f: dict) -> str:
@@ -136,9 +146,11 @@ def _choice_doc(rng, row: dict, f: dict) -> str:
         if rng.random() < 0.5:
             return f"Question: {row['question']}\n{_choice_lines(labels, texts)}\nAnswer: {key}"
         return f"Question: {row['question']}\nAnswer: {texts[labels.index(key)]}"
+    # answered with the choice's text, which the thesis extractor maps to its label: finding the
+    # label among the choices is a lookup this base did not learn (corpus v2: SFT 0% on CSQA/ARC)
     work, sol = _delimiters(rng)
-    reasoning = f"{_arith(f)} The choice {texts[labels.index(key)]} is {key}."
-    return _document(rng, choice_user(row["question"], labels, texts, sol), reasoning, key, work, sol)
+    answer = texts[labels.index(key)]
+    return _document(rng, choice_user(row["question"], labels, texts, sol), _worked(f), answer, work, sol)
 
 
 def _calls_doc(rng, ex: dict) -> str:
@@ -188,11 +200,12 @@ def version(corpus: str) -> str:
     return VERSION if corpus == "mixed" else synthetic_math.VERSION
 
 
-def texts(data: DataSpec, n: int) -> list[str]:
-    """``n`` pretraining documents, shuffled; the same (data spec, n) gives the same corpus."""
+def texts(data: DataSpec, n: int, draw: int = 0) -> list[str]:
+    """``n`` pretraining documents, shuffled; the same (data spec, n, draw) gives the same corpus.
+    Another ``draw`` is the same design with other random choices (layouts, delimiters, drills, order)."""
     held_out = data.sft_rows + data.grpo_rows + data.test_rows
     counts = {k: max(1, round(n * s)) for k, s in SHARES.items()}
-    rng = random.Random(f"{data.seed}:pretraining-corpus:{VERSION}")
+    rng = random.Random(f"{data.seed}:pretraining-corpus:{VERSION}" + (f":draw-{draw}" if draw else ""))
     splits = synthetic_math.splits(data.seed, data.sft_rows, data.grpo_rows, data.test_rows)
     held = [r["problem"] for r in splits["sft"]] + [r["prompt"] for r in splits["grpo"]] + \
            [r["question"] for r in splits["test"]]

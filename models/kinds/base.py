@@ -13,7 +13,10 @@ class BaseKind(ModelKind):
 
     def recipe(self, reg, profile, name):
         tiny = profile.base.kind == "tiny"
-        return {"kind": "base", "base": profile.base.model_dump(),
+        base = profile.base.model_dump()
+        if not base["pretrain_corpus_draw"]:  # absent at its default: published fingerprints stay valid
+            del base["pretrain_corpus_draw"]
+        return {"kind": "base", "base": base,
                 "data": data_fingerprint(profile.data) if tiny else None,
                 "corpus": pretraining_corpus.version(profile.base.pretrain_corpus) if tiny else None}
 

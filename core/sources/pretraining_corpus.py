@@ -147,7 +147,8 @@ def _choice_doc(rng, row: dict, f: dict) -> str:
             return f"Question: {row['question']}\n{_choice_lines(labels, texts)}\nAnswer: {key}"
         return f"Question: {row['question']}\nAnswer: {texts[labels.index(key)]}"
     # answered with the choice's text, which the thesis extractor maps to its label: finding the
-    # label among the choices is a lookup this base did not learn (corpus v2: SFT 0% on CSQA/ARC)
+    # label among the choices is a lookup this base did not learn (corpus v2, ten variants: SFT
+    # near chance at best on CSQA and ARC)
     work, sol = _delimiters(rng)
     answer = texts[labels.index(key)]
     return _document(rng, choice_user(row["question"], labels, texts, sol), _worked(f), answer, work, sol)

@@ -135,8 +135,7 @@ def _boolq_doc(rng, row: dict, f: dict) -> str:
 def _worked(f: dict) -> str:
     """The fact worked out in the math corpus's own steps (``synthetic_math.worked_solution``), so
     the reading that SFT sharpens on math is the reading these prompts need."""
-    a, b, obj = f["a"], f["b"], f["obj"]
-    first = f"There are {a} boxes of {b} {obj}." if f["op"] == "mul" else f"{f['name']} starts with {a} {obj}."
+    first = synthetic_math.first_step(f["name"], f["obj"], f["op"], f["a"], f["b"])
     return synthetic_math.worked_solution([first, _arith(f)], f["c"])
 
 

@@ -15,6 +15,12 @@ NAMES = ["Tom", "Ana", "Sam", "Mia", "Leo", "Zoe", "Ben", "Eva", "Max", "Ivy", "
 THINGS = ["apples", "books", "coins", "cards", "pens", "eggs", "shells", "stamps", "rocks", "cups"]
 
 
+def first_step(name: str, obj: str, op: str, a: int, b: int) -> str:
+    """A one-operation problem's first worked step; the pretraining corpus works its QA facts out
+    with the same words, so one place says how a solution starts."""
+    return f"There are {a} boxes of {b} {obj}." if op == "mul" else f"{name} starts with {a} {obj}."
+
+
 def _problem(rng: random.Random) -> tuple[str, list[str], int]:
     name, obj = rng.choice(NAMES), rng.choice(THINGS)
     kind = rng.choice(["add", "add", "sub", "sub", "mul", "two"])
@@ -22,18 +28,18 @@ def _problem(rng: random.Random) -> tuple[str, list[str], int]:
         a, b = rng.randint(2, 25), rng.randint(2, 25)
         c = a + b
         q = f"{name} has {a} {obj}. {name} gets {b} more {obj}. How many {obj} does {name} have now?"
-        steps = [f"{name} starts with {a} {obj}.", f"{a} + {b} = {c}."]
+        steps = [first_step(name, obj, "add", a, b), f"{a} + {b} = {c}."]
     elif kind == "sub":
         a = rng.randint(5, 30)
         b = rng.randint(1, a - 1)
         c = a - b
         q = f"{name} had {a} {obj} and gave away {b} of them. How many {obj} are left?"
-        steps = [f"{name} starts with {a} {obj}.", f"{a} - {b} = {c}."]
+        steps = [first_step(name, obj, "sub", a, b), f"{a} - {b} = {c}."]
     elif kind == "mul":
         a, b = rng.randint(2, 9), rng.randint(2, 9)
         c = a * b
         q = f"{name} buys {a} boxes with {b} {obj} in each box. How many {obj} does {name} buy?"
-        steps = [f"There are {a} boxes of {b} {obj}.", f"{a} * {b} = {c}."]
+        steps = [first_step(name, obj, "mul", a, b), f"{a} * {b} = {c}."]
     else:
         a, b = rng.randint(2, 15), rng.randint(2, 15)
         s = a + b

@@ -97,6 +97,9 @@ def parser() -> argparse.ArgumentParser:
     p = cmd("perf", "performance benchmarks, printed as ratios measured side by side in one run")
     p.add_argument("--quick", action="store_true", help="small sizes (< 2 min): checks that it runs")
     p.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    p.add_argument("--only", default=None, metavar="KEYS",
+                   help="comma-separated measurements to run: batching, decode, lm-eval, lm-eval-wall, lora, vllm, "
+                        "jobs, cached, grpo, memory (default: all; --quick leaves out vllm and jobs)")
     p = cmd("reproduce", "compare this store's report figures with a published snapshot (the demo's last step)")
     p.add_argument("expected", help="the snapshot (JSON) to compare with, e.g. docs/demo/expected.json")
     p.add_argument("--report", default=None, help="the report.json to read (default: STORE/reports/report.json)")

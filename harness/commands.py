@@ -321,16 +321,26 @@ def cmd_chat(args) -> int:
 
 
 def cmd_perf(args) -> int:
-    from .perf.suite import run_perf, to_json
+    """Exit 1 when a measurement FAILED (a side did not run): a missed target is a result, a
+    measurement that did not happen is not."""
+    from .perf.suite import KEYS, run_perf, to_json
 
+    only = [k.strip() for k in args.only.split(",") if k.strip()] if args.only else None
+    unknown = sorted(set(only or ()) - set(KEYS))
+    if unknown:
+        raise BadInput(f"bench perf --only: unknown measurement {', '.join(unknown)} (one of {', '.join(KEYS)})")
     ctx = _ctx(args)
-    results = run_perf(ctx, args.registry, quick=args.quick)
+    results = run_perf(ctx, args.registry, quick=args.quick, only=only)
     if args.json:
         print(to_json(results))
-        return 0
-    from .perf.report import table
+    else:
+        from .perf.report import table
 
-    out.print(table(results, f"bench perf (profile {ctx.profile_name}{', quick' if args.quick else ''})"))
+        out.print(table(results, f"bench perf (profile {ctx.profile_name}{', quick' if args.quick else ''})"))
+    failed = [m.name for m in results if m.status == "FAILED"]
+    if failed:
+        print(f"bench perf: {len(failed)} measurement(s) did not run: {'; '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

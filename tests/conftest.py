@@ -40,3 +40,29 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"real public data not available ({SHARED} is absent; CI has it)")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny_lora(tmp_path_factory):
+    """(spec, base folder, adapter folder): a randomly initialised two-layer Qwen3 with its own
+    tokenizer and a random (non-zero) LoRA on every projection, built here in a second."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen3ForCausalLM
+
+    from core.config import BaseSpec
+    from core.modeling import build_tokenizer, tiny_config
+    from core.thesis_format import SYSTEM_PROMPT
+
+    root = tmp_path_factory.mktemp("tiny-lora")
+    corpus = [f"{a} + {b} = {a + b}. The answer is {a * b}." for a in range(40) for b in range(7)]
+    tok = build_tokenizer(corpus + [SYSTEM_PROMPT] * 5, 320)
+    spec = BaseSpec(kind="tiny", vocab_size=320, hidden_size=32, layers=2, heads=2, kv_heads=1, intermediate_size=64)
+    torch.manual_seed(0)
+    model = Qwen3ForCausalLM(tiny_config(spec, tok))
+    model.save_pretrained(root / "base")
+    tok.save_pretrained(root / "base")
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=False))
+    lora.save_pretrained(root / "adapter")
+    return spec, root / "base", root / "adapter"

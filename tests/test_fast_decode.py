@@ -8,31 +8,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]  # as tiny_lora
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory):
-    from peft import LoraConfig, get_peft_model
-    from transformers import Qwen3ForCausalLM
-
-    from core.config import BaseSpec
-    from core.modeling import build_tokenizer, tiny_config
-    from core.thesis_format import SYSTEM_PROMPT
+def backend(tiny_lora):
     from models.backends.hf import HFBackend
 
-    root = tmp_path_factory.mktemp("fast-decode")
-    corpus = [f"{a} + {b} = {a + b}. The answer is {a * b}." for a in range(40) for b in range(7)]
-    tok = build_tokenizer(corpus + [SYSTEM_PROMPT] * 5, 320)
-    spec = BaseSpec(kind="tiny", vocab_size=320, hidden_size=32, layers=2, heads=2, kv_heads=1, intermediate_size=64)
-    torch.manual_seed(0)
-    model = Qwen3ForCausalLM(tiny_config(spec, tok))
-    model.save_pretrained(root / "base")
-    tok.save_pretrained(root / "base")
-    lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=LORA_TARGETS, init_lora_weights=False))
-    lora.save_pretrained(root / "adapter")
-    be = HFBackend(spec, root / "base", device="cpu")
-    be.use(root / "adapter", key="lora")
+    spec, base, adapter = tiny_lora
+    be = HFBackend(spec, base, device="cpu")
+    be.use(adapter, key="lora")
     return be
 
 

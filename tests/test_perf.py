@@ -14,7 +14,7 @@ def test_perf_quick_runs(smoke_store, tmp_path):
     r = bench("perf", "--quick", "--json", "--profile", "smoke", "--store", str(store), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = {m["name"]: m for m in json.loads(r.stdout)}
-    assert len(rows) == 9
+    assert len(rows) == 10  # every measurement but vllm and jobs (full run only), and the device probes
     for m in rows.values():  # every peer ran: a FAILED line has no value and says why
         assert m["status"] != "FAILED" and m["error"] is None, m
         assert math.isfinite(m["value"]) and m["value"] > 0, m
@@ -22,6 +22,25 @@ def test_perf_quick_runs(smoke_store, tmp_path):
     assert "new tok/s" in batched and "% of the" in batched  # measured against the device's bound
     cached = next(m for name, m in rows.items() if name.startswith("fully cached"))
     assert cached["detail"].startswith("0 model calls")
+    bound = rows["generation: best hf path vs the decode bound"]  # the 25% target is a GPU's; a figure here
+    assert bound["target"] == "figure" and "% of the bound" in bound["detail"]
+
+
+def test_only_runs_the_named_measurements_and_a_measurement_that_did_not_run_fails_the_command(smoke_store, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(smoke_store, store)
+    r = bench("perf", "--quick", "--only", "lora,turbo", "--profile", "smoke", "--store", str(store))
+    assert r.returncode == 2 and "unknown measurement turbo" in r.stderr and "Traceback" not in r.stderr
+    # the vLLM peer cannot start (no such interpreter): its FAILED line, and exit 1 - never a silent 0
+    r = bench("perf", "--quick", "--json", "--only", "vllm,cached", "--profile", "smoke", "--store", str(store),
+              env={"GRPO_BENCH_VLLM_PYTHON": str(tmp_path / "no-python")}, timeout=600)
+    assert r.returncode == 1, (r.stdout[-2000:], r.stderr[-2000:])
+    rows = {m["name"]: m for m in json.loads(r.stdout)}
+    assert set(rows) == {"generation: vLLM server vs hf backend", "fully cached bench run (wall s)",
+                         "device probes (same process)"}
+    assert rows["generation: vLLM server vs hf backend"]["status"] == "FAILED"
+    assert rows["fully cached bench run (wall s)"]["status"] == "PASS"
+    assert "1 measurement(s) did not run: generation: vLLM server vs hf backend" in r.stderr
 
 
 def test_adapters_record_a_base_path_that_resolves_anywhere(tmp_path):

@@ -74,9 +74,15 @@ def model_size(model) -> tuple[int, int]:
     return params, sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def against_bound(hw: Hardware, model, batch: int, new_tokens: int, seconds: float) -> str:
-    """'N new tokens/s = X% of the device bound (batch B)', for a measurement's detail."""
+def bound_fraction(hw: Hardware, model, batch: int, new_tokens: int, seconds: float) -> tuple[float, float, float]:
+    """(new tokens/s, the device's bound in tokens/s, their ratio) of one generation run."""
     params, nbytes = model_size(model)
     rate = new_tokens / max(seconds, 1e-9)
     bound = decode_bound(hw, params, nbytes, batch)
-    return f"{rate:,.0f} new tok/s = {100 * rate / bound:.1f}% of the {bound:,.0f} tok/s bound (batch {batch})"
+    return rate, bound, rate / bound
+
+
+def against_bound(hw: Hardware, model, batch: int, new_tokens: int, seconds: float) -> str:
+    """'N new tokens/s = X% of the device bound (batch B)', for a measurement's detail."""
+    rate, bound, frac = bound_fraction(hw, model, batch, new_tokens, seconds)
+    return f"{rate:,.0f} new tok/s = {100 * frac:.1f}% of the {bound:,.0f} tok/s bound (batch {batch})"

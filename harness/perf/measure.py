@@ -35,8 +35,9 @@ def failed(name: str, target: str, why: str, detail: str = "") -> Measurement:
     return Measurement(name, None, target, False, detail, error=" ".join(str(why).split())[:300])
 
 
-def guarded(name: str, target: str, fn: Callable[[], Measurement]) -> Measurement:
-    """Run one measurement; an exception becomes its FAILED line, and the others still run."""
+def guarded(name: str, target: str, fn: Callable[[], "Measurement | list[Measurement]"]) -> "Measurement | list[Measurement]":
+    """Run one measurement (or a list of lines measured together); an exception becomes its
+    FAILED line, and the others still run."""
     try:
         return fn()
     except KeyboardInterrupt:

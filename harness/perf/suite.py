@@ -294,6 +294,7 @@ def run_perf(ctx: Context, registry: str, quick: bool, only: Optional[list[str]]
         ("grpo", "GRPO step time: hybrid vs 1k-def", "<= 1.15x", lambda: grpo_overhead(ctx, 3 if quick else 10)),
         ("memory", "peak RSS (MB) of this run; store bytes/item", "informational", lambda: memory_and_store(ctx)),
     ]
+    assert [key for key, *_ in steps] == list(KEYS), "KEYS names every step, in order"
     wanted = set(only) if only else {k for k in KEYS if not (quick and k in ("vllm", "jobs"))}
     results: list[Measurement] = []
     for key, name, target, fn in steps:

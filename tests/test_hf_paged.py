@@ -14,6 +14,7 @@ def test_the_paged_cache_holds_each_request_and_no_more():
     cfg = cache_for([[1] * 10, [1] * 300, [1] * 232], 24)
     assert cfg.page_size == 256 and cfg.num_blocks == 1 + 2 + 1  # 34, 324 and 256 tokens
     assert cache_for([], 24).num_blocks == 1
+    assert cache_for([[1] * 10], 24).max_batch_tokens is None  # the rest stays transformers' own
 
 
 def test_continuous_batching_completes_every_request_like_padded_batches(tiny_lora):

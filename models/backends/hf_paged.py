@@ -51,11 +51,18 @@ class HFPagedBackend(HFBackend):
         return results
 
 
-def cache_for(prompts: list[list[int]], max_new_tokens: int, page_size: int = 256):
+def cache_for(prompts: list[list[int]], max_new_tokens: int):
     """A paged KV cache with room for every request of the chunk at once, and no more. Left to
     itself, transformers sizes the cache at 90% of the device's free memory: on a CPU that is the
-    machine's RAM (`bench perf --quick` peaked at 14.5 GB of RSS for a 32-wide model)."""
-    from transformers import ContinuousBatchingConfig
+    machine's RAM (`bench perf --quick` peaked at 14.5 GB of RSS for a 32-wide model).
 
-    blocks = sum(-(-(len(p) + max_new_tokens) // page_size) for p in prompts)
-    return ContinuousBatchingConfig(page_size=page_size, num_blocks=max(1, blocks))
+    None (transformers' own sizing) where this transformers has no ContinuousBatchingConfig
+    (before 5.8); the page size is read from the config, as it was ``block_size`` before 5.17."""
+    try:
+        from transformers.generation import ContinuousBatchingConfig
+    except ImportError:
+        return None
+    cfg = ContinuousBatchingConfig()
+    page = getattr(cfg, "page_size", None) or cfg.block_size
+    cfg.num_blocks = max(1, sum(-(-(len(p) + max_new_tokens) // page) for p in prompts))
+    return cfg

@@ -12,6 +12,8 @@ from .config import TINY_CONTEXT, BaseSpec
 from .thesis_format import CHAT_TEMPLATE, TAGS
 
 SPECIALS = ["<|endoftext|>", "<|pad|>"]
+# every projection of a Qwen3 block: what the thesis's LoRA adapters (SFT, BFCL GRPO) train
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def build_tokenizer(corpus: list[str], vocab_size: int):

@@ -51,7 +51,7 @@ def tiny_lora(tmp_path_factory):
     from transformers import Qwen3ForCausalLM
 
     from core.config import BaseSpec
-    from core.modeling import build_tokenizer, tiny_config
+    from core.modeling import LORA_TARGETS, build_tokenizer, tiny_config
     from core.thesis_format import SYSTEM_PROMPT
 
     root = tmp_path_factory.mktemp("tiny-lora")
@@ -62,7 +62,6 @@ def tiny_lora(tmp_path_factory):
     model = Qwen3ForCausalLM(tiny_config(spec, tok))
     model.save_pretrained(root / "base")
     tok.save_pretrained(root / "base")
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=False))
+    lora = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=LORA_TARGETS, init_lora_weights=False))
     lora.save_pretrained(root / "adapter")
     return spec, root / "base", root / "adapter"

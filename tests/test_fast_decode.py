@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]  # as tiny_lora
+from core.modeling import LORA_TARGETS  # noqa: E402  (tiny_lora's adapter trains these)
 
 @pytest.fixture(scope="module")
 def backend(tiny_lora):

@@ -31,11 +31,12 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.modeling import LORA_TARGETS
+
 NEW = "bfcl"  # the fresh adapter trained here
 PARENT = "parent"
 COMBINED = "combined"
 ADV_EPS = 1e-4
-LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 # ------------------------------------------------------------------ loss pieces (pure torch)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from core.modeling import render_prompt
+from core.modeling import LORA_TARGETS, render_prompt
 from core.thesis_format import REASONING_START, messages
 
 from core.batching import split_over_processes
@@ -89,7 +89,7 @@ def train(job, out_dir: Path) -> dict:
         **device_args(dev),
     )
     lora = LoraConfig(r=h["lora_r"], lora_alpha=h["lora_alpha"], lora_dropout=0.0, task_type="CAUSAL_LM",
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+                      target_modules=LORA_TARGETS)
     trainer = SFTTrainer(model=model, args=args, processing_class=tok, peft_config=lora,
                          train_dataset=split["train"] if split else ds, eval_dataset=split["test"] if split else None)
     trainer.train_dataset, dropped_train = drop_long(trainer.train_dataset, h["max_seq_length"])

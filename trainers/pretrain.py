@@ -19,6 +19,8 @@ from core.progress import progress_bar
 from core.sources import pretraining_corpus, synthetic_math
 from core.thesis_format import SYSTEM_PROMPT
 
+from . import copying
+
 
 def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
     import torch
@@ -37,18 +39,24 @@ def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
     tok = build_tokenizer(texts + [SYSTEM_PROMPT] * 20, spec.vocab_size)
     torch.manual_seed(spec.seed)
     model = Qwen3ForCausalLM(tiny_config(spec, tok)).to(dev)
+    copy_loss = None
+    if spec.pretrain_copy_steps:
+        with progress_bar("copy warm-up (induction)", spec.pretrain_copy_steps) as advance:
+            copy_loss = copying.warm_up(model, len(tok), spec.pretrain_copy_steps, dev, advance)
     loss = _pretrain(model, tok, texts, spec, dev)
     model.to("cpu")  # saved from the CPU: the files are the same whatever device trained them
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     model.save_pretrained(out_dir)
     tok.save_pretrained(out_dir)
-    return {"pretrain_final_loss": loss, "parameters": sum(p.numel() for p in model.parameters()),
+    extra = {"copy_warmup_final_loss": copy_loss} if copy_loss is not None else {}
+    return {"pretrain_final_loss": loss, **extra, "parameters": sum(p.numel() for p in model.parameters()),
             "pretrain_texts": len(texts), "device": {**stage_device(dev), "weights_dtype": "float32"}}
 
 
 def _pretrain(model, tok, texts: list[str], spec: BaseSpec, dev: str = "cpu") -> float:
-    """nanoGPT-style loop: fixed-length windows over the tokenized corpus, AdamW, cosine decay."""
+    """nanoGPT-style loop: fixed-length windows over the tokenized corpus, AdamW, cosine decay;
+    ``pretrain_copy_rows`` rows of each batch are copying rows (trainers/copying.py)."""
     import contextlib
 
     import torch
@@ -56,7 +64,9 @@ def _pretrain(model, tok, texts: list[str], spec: BaseSpec, dev: str = "cpu") ->
     from core.device import dtype
 
     ids: list[int] = []
+    doc_starts: list[int] = []
     for t in texts:
+        doc_starts.append(len(ids))
         ids += tok(t)["input_ids"] + [tok.eos_token_id]
     data = torch.tensor(ids)  # stays on the CPU: windows are cut here, each batch is moved
     amp = dtype(dev)
@@ -64,6 +74,8 @@ def _pretrain(model, tok, texts: list[str], spec: BaseSpec, dev: str = "cpu") ->
     block = spec.pretrain_block
     opt = torch.optim.AdamW(model.parameters(), lr=spec.pretrain_lr, weight_decay=0.01)
     rng = random.Random(spec.seed)
+    copy_gen = torch.Generator().manual_seed(99)
+    mix = spec.pretrain_copy_rows
     model.train()
     loss_val = float("nan")
     with progress_bar("pretrain tiny base", spec.pretrain_steps) as advance:
@@ -71,10 +83,19 @@ def _pretrain(model, tok, texts: list[str], spec: BaseSpec, dev: str = "cpu") ->
             lr = spec.pretrain_lr * (min(1.0, (step + 1) / 50)) * 0.5 * (1 + math.cos(math.pi * step / spec.pretrain_steps))
             for g in opt.param_groups:
                 g["lr"] = lr
-            starts = [rng.randrange(0, len(data) - block - 1) for _ in range(spec.pretrain_batch)]
-            x = torch.stack([data[s:s + block] for s in starts]).to(dev)
+            if spec.pretrain_windows == "document":  # drawn from 4x as many: a start too near the end is dropped
+                starts = [s for s in (rng.choice(doc_starts) for _ in range(4 * spec.pretrain_batch))
+                          if s < len(data) - block - 1][:spec.pretrain_batch]
+            else:
+                starts = [rng.randrange(0, len(data) - block - 1) for _ in range(spec.pretrain_batch)]
+            x = torch.stack([data[s:s + block] for s in starts])
+            y = x
+            if mix:  # the batch's last rows become copying rows
+                cx, cy = copying.copy_rows(mix, block, len(tok), copy_gen)
+                x, y = torch.cat([x[:-mix], cx]), torch.cat([y[:-mix], cy])
+            x, y = x.to(dev), y.to(dev)
             with autocast():
-                out = model(input_ids=x, labels=x)
+                out = model(input_ids=x, labels=y)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()

@@ -1,6 +1,7 @@
 """``base``: the profile's base model — the tiny Qwen3 built here, or a hub id / local path."""
 from __future__ import annotations
 
+from core.config import BaseSpec
 from core.sources import pretraining_corpus
 from core.sources.math import data_fingerprint
 
@@ -13,9 +14,8 @@ class BaseKind(ModelKind):
 
     def recipe(self, reg, profile, name):
         tiny = profile.base.kind == "tiny"
-        base = profile.base.model_dump()
-        if not base["pretrain_corpus_draw"]:  # absent at its default: published fingerprints stay valid
-            del base["pretrain_corpus_draw"]
+        later = BaseSpec.LATER_FIELDS  # absent at their defaults: published fingerprints stay valid
+        base = {k: v for k, v in profile.base.model_dump().items() if not (k in later and v == later[k])}
         return {"kind": "base", "base": base,
                 "data": data_fingerprint(profile.data) if tiny else None,
                 "corpus": pretraining_corpus.version(profile.base.pretrain_corpus) if tiny else None}

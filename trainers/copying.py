@@ -12,6 +12,7 @@ the copying Qwen3-Base learns from web text, which a few million tokens of the c
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 WARMUP_ROWS, WARMUP_LENGTH = 16, 128  # the shape the copying formed in (README figures)
@@ -52,11 +53,20 @@ def warm_up(model, vocab: int, steps: int, dev: str, advance) -> float:
         for group in opt.param_groups:
             group["lr"] = WARMUP_LR * min(1.0, (step + 1) / 100)
         x, y = copy_rows(WARMUP_ROWS, WARMUP_LENGTH, vocab, generator)
-        out = model(input_ids=x.to(dev), labels=y.to(dev))
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        loss = out.loss.item()
+        loss = train_step(model, opt, x.to(dev), y.to(dev))
         advance(loss=loss)
     return loss
+
+
+def train_step(model, opt, x, labels, autocast=contextlib.nullcontext) -> float:
+    """One optimizer step on (ids, labels), gradients clipped at norm 1: the warm-up's and the
+    corpus loop's (trainers/pretrain.py). Returns the step's loss."""
+    import torch
+
+    with autocast():
+        out = model(input_ids=x, labels=labels)
+    out.loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return out.loss.item()

@@ -93,14 +93,7 @@ def _pretrain(model, tok, texts: list[str], spec: BaseSpec, dev: str = "cpu") ->
             if mix:  # the batch's last rows become copying rows
                 cx, cy = copying.copy_rows(mix, block, len(tok), copy_gen)
                 x, y = torch.cat([x[:-mix], cx]), torch.cat([y[:-mix], cy])
-            x, y = x.to(dev), y.to(dev)
-            with autocast():
-                out = model(input_ids=x, labels=y)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            loss_val = out.loss.item()
+            loss_val = copying.train_step(model, opt, x.to(dev), y.to(dev), autocast)
             advance(loss=loss_val)
     model.eval()
     return loss_val

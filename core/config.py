@@ -102,10 +102,11 @@ class BaseSpec(_Strict):
     pretrain_copy_steps: int = Field(
         0, ge=0, description="steps of synthetic copying before the corpus (trainers/copying.py): random token "
         "sequences written twice, scored on the repeats, which forms the induction head that copying a listed "
-        "name or a claimed number needs; the corpus alone never formed one (README, 'Why BFCL stays at 0')")
+        "name or a claimed number needs; the corpus alone never formed one (docs/tiny-experiments.md, section 2)")
     pretrain_copy_rows: int = Field(
         0, ge=0, description="rows of every corpus batch replaced by such copying rows, so the corpus phase "
-        "keeps the copying the warm-up formed")
+        "keeps the copying the warm-up formed (without them 1,200 corpus steps erase it); they take that share of the "
+        "corpus's budget, which costs arithmetic unless pretrain_steps grows with it (docs/tiny-experiments.md, section 4)")
     seed: Seed = 0
 
     # fields added after the demo's fingerprints were published: left out of a base's recipe

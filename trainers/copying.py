@@ -4,7 +4,7 @@ Why: answering from the prompt means copying a span seen earlier in the context 
 function's name in BFCL, the number a yes/no question claims. A transformer does that with an
 induction head (find the earlier occurrence of the current token, copy the token after it). The
 tiny base's corpus never formed one in 1,200 steps, and neither did a corpus of word repeats at
-random distances (README, "Why BFCL stays at 0"). On these rows the first copy is unpredictable and
+random distances (docs/tiny-experiments.md, section 2). On these rows the first copy is unpredictable and
 only the second is scored, at a distance that changes from segment to segment, so the only way
 down the loss is content-based copying: 4 layers of 128 start forming it after ~900 steps of 16 rows
 × 128 tokens at lr 1e-3 (the repeat loss falls from 6.9, chance, to 4.9 by step 1,000 and 2.8 by 3,500). It stands in for

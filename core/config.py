@@ -95,7 +95,8 @@ class BaseSpec(_Strict):
     pretrain_block: int = Field(128, ge=16, le=TINY_CONTEXT)  # window length; BFCL prompts need ~400 positions
     pretrain_corpus_draw: int = Field(
         0, ge=0, description="which seeded draw of the mixed corpus (0: the default); the same design drawn "
-        "again, to see how much a result owes to the draw (README: five draws, very different SFT transfer)")
+        "again, to see how much a result owes to the draw (docs/tiny-experiments.md, section 1: five draws, "
+        "very different SFT transfer)")
     pretrain_windows: Literal["anywhere", "document"] = Field(
         "anywhere", description="where pretraining windows start: anywhere in the token stream, or at a "
         "document's first token, as an evaluated prompt does (long prompts: an answer's positions get trained)")

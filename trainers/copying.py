@@ -15,11 +15,11 @@ from __future__ import annotations
 import contextlib
 import math
 
-WARMUP_ROWS, WARMUP_LENGTH = 16, 128  # the shape the copying formed in (README figures)
+WARMUP_ROWS, WARMUP_LENGTH = 16, 128  # the shape the copying formed in (docs/tiny-experiments.md, section 3)
 WARMUP_LR = 1e-3  # at 3e-3 a 2-layer check still sat at loss 6.0 after 1,500 steps; at 1e-3 it formed by ~900
 SEGMENT = (8, 40)  # sequence lengths drawn per segment: the copy's distance varies with them
 # ids 0 and 1 are the special tokens (core.modeling.SPECIALS) and are never drawn; id 2 (a plain
-# byte) was left out too when the README's figures were measured, and stays out so they reproduce
+# byte) was left out too when the figures of docs/tiny-experiments.md were measured, and stays out so they reproduce
 FIRST_ID = 3
 
 

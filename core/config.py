@@ -92,6 +92,11 @@ class BaseSpec(_Strict):
     pretrain_corpus: Literal["math", "mixed"] = Field(
         "math", description="what the tiny base is pretrained on: plain arithmetic text (math), or arithmetic "
         "+ yes/no + multiple-choice + function-call documents (mixed, core/sources/pretraining_corpus.py)")
+    pretrain_calls: Literal["made-up", "bfcl-api"] = Field(
+        "made-up", description="the mixed corpus's function-call documents: over made-up names, which a request "
+        "can only be answered from by copying a listed name (made-up), or over BFCL's own multi-turn API, with "
+        "requests written from each function's description, as general text teaches a real base common APIs "
+        "(bfcl-api, core/sources/bfcl_api_calls.py; BFCL's questions are never used)")
     pretrain_block: int = Field(128, ge=16, le=TINY_CONTEXT)  # window length; BFCL prompts need ~400 positions
     pretrain_corpus_draw: int = Field(
         0, ge=0, description="which seeded draw of the mixed corpus (0: the default); the same design drawn "
@@ -112,7 +117,7 @@ class BaseSpec(_Strict):
 
     # fields added after the demo's fingerprints were published: left out of a base's recipe
     # while at these defaults, so every base built before them keeps its address
-    LATER_FIELDS: ClassVar[dict] = {"pretrain_corpus_draw": 0, "pretrain_windows": "anywhere",
+    LATER_FIELDS: ClassVar[dict] = {"pretrain_corpus_draw": 0, "pretrain_windows": "anywhere", "pretrain_calls": "made-up",
                                     "pretrain_copy_steps": 0, "pretrain_copy_rows": 0}
 
     @model_validator(mode="after")
@@ -123,6 +128,9 @@ class BaseSpec(_Strict):
             raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of heads {self.heads}")
         if self.heads % self.kv_heads:
             raise ValueError(f"heads {self.heads} is not a multiple of kv_heads {self.kv_heads}")
+        if self.pretrain_calls != "made-up" and self.pretrain_corpus != "mixed":
+            raise ValueError(f"pretrain_calls {self.pretrain_calls} needs pretrain_corpus: mixed (the arithmetic "
+                             "corpus has no function-call documents)")
         if self.pretrain_copy_rows >= self.pretrain_batch:
             raise ValueError(f"pretrain_copy_rows {self.pretrain_copy_rows} leaves no corpus row in a batch of "
                              f"{self.pretrain_batch}")

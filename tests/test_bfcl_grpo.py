@@ -150,3 +150,65 @@ def test_train_a_few_steps_on_smoke(nohybrid_job, tmp_path):
         assert 0.0 <= e["test_reward_mean"] <= e["test_reward_best"] <= 1.0
         assert abs(e["kl"]) < 5.0 and e["loss"] == e["loss"]  # finite
     assert metrics["best_epoch"] in (1, 2)
+
+
+def _teach_half_the_answers(job, items: list[dict], dest: Path, steps: int = 40) -> float:
+    """Save at ``dest`` a copy of the smoke base that answers each prompt with the right function
+    half of the time and with a name the prompt does not list the other half: trained on both
+    answers for every prompt, teacher-forced, so the name token's distribution is about even."""
+    from transformers import AutoTokenizer, Qwen3ForCausalLM
+
+    from core.modeling import use_thesis_template
+    from core.thesis_format import SOLUTION_END, SOLUTION_START
+    from trainers.bfcl_grpo import _prompts
+
+    model = Qwen3ForCausalLM.from_pretrained(job.base_path)
+    tok = AutoTokenizer.from_pretrained(job.base_path)
+    use_thesis_template(tok)
+    prompts, _ = _prompts(items, tok, None)
+    rows = []
+    for p, it in zip(prompts, items):
+        for name in (it["ground_truth"][0]["name"], "unlisted_function"):
+            answer = f'{SOLUTION_START}[{{"name": "{name}", "parameters": {{}}}}]{SOLUTION_END}'
+            rows.append((p, tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        total = 0.0
+        for p, a in rows:
+            ids = torch.tensor([p + a])
+            labels = torch.tensor([[-100] * len(p) + a])
+            loss = model(input_ids=ids, labels=labels).loss
+            loss.backward()
+            total += float(loss) / len(rows)
+        opt.step()
+        opt.zero_grad()
+    model.save_pretrained(dest)
+    tok.save_pretrained(dest)
+    return total
+
+
+def test_advantages_are_nonzero_and_the_update_is_real_when_rewards_differ(nohybrid_job, tmp_path):
+    """#17: BFCL GRPO with a real signal on the smoke profile. The smoke base (1 layer, 30 steps)
+    never names a listed function, so every group agrees and the update is the KL term alone
+    (docs/tiny-experiments.md, section 6). Given a base that names one of the prompt's functions
+    about half the time, groups disagree: the advantages are non-zero in every step, and the
+    policy-gradient term moves the fresh adapter."""
+    from safetensors.torch import load_file
+
+    from core.bfcl.data import build_thesis_dataset
+    from trainers.bfcl_grpo import train
+
+    items = build_thesis_dataset(seed=3407)["train"][:1]  # two functions: one of them scores 0.5
+    assert _teach_half_the_answers(nohybrid_job, items, tmp_path / "base", steps=80) < 0.1
+    hyper = {**nohybrid_job.hyper, "epochs": 2, "patience": 5, "train_rows": 1, "test_rows": 1,
+             "num_generations": 16, "max_completion_length": 40, "kl_coef": 0.0, "replay_size": 0}
+    job = dataclasses.replace(nohybrid_job, base_path=tmp_path / "base", hyper=hyper)
+    metrics = train(job, tmp_path / "out")
+    for epoch in metrics["epochs"]:
+        assert epoch["nonzero_advantage_share"] == 1.0, epoch
+        assert 0.05 < epoch["train_reward"] < 0.5, epoch  # both answers were sampled
+    # with kl_coef 0 and no replay, only the policy-gradient term can have moved the fresh adapter
+    saved = load_file(tmp_path / "out" / "adapter" / "adapter_model.safetensors")
+    fresh_b = [v[:, -hyper["lora_r"]:] for k, v in saved.items() if "lora_B" in k]  # "cat": parent's columns first
+    assert fresh_b and any(v.abs().sum() > 0 for v in fresh_b)  # PEFT starts every B at 0

@@ -55,7 +55,7 @@ def test_each_later_field_readdresses_the_base_only_away_from_its_default(regist
     tiny = reg.profile("tiny")
     published = fingerprint(reg, tiny, "base")
     changed = {"pretrain_corpus_draw": 1, "pretrain_windows": "document", "pretrain_copy_steps": 10,
-               "pretrain_copy_rows": 1}
+               "pretrain_copy_rows": 1, "pretrain_calls": "bfcl-api"}
     assert set(changed) == set(BaseSpec.LATER_FIELDS)
     seen = {published}
     for field, value in changed.items():

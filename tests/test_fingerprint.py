@@ -146,3 +146,18 @@ def test_a_corpus_draw_readdresses_its_base_and_draw_0_is_the_published_one(regi
     data = DataSpec(source="synthetic", seed=3, sft_rows=50, grpo_rows=10, test_rows=20)
     assert pretraining_corpus.texts(data, 200, draw=1) != pretraining_corpus.texts(data, 200) \
         == pretraining_corpus.texts(data, 200, draw=0)
+
+
+def test_bfcl_api_calls_readdress_the_base_and_their_generator_version_too(registry_path, monkeypatch):
+    """A base whose call documents are over BFCL's API is another base; editing that generator
+    re-addresses it and leaves the made-up-name bases (tiny-mixed's) where they are."""
+    from core.sources import bfcl_api_calls
+
+    reg = load_registry(registry_path)
+    mixed, api = reg.profile("tiny-mixed"), reg.profile("tiny-mixed")
+    api = api.model_copy(update={"base": api.base.model_copy(update={"pretrain_calls": "bfcl-api"})})
+    before = {"mixed": fingerprint(reg, mixed, "base"), "api": fingerprint(reg, api, "base")}
+    assert before["mixed"] != before["api"]
+    monkeypatch.setattr(bfcl_api_calls, "VERSION", bfcl_api_calls.VERSION + "-edited")
+    assert fingerprint(reg, mixed, "base") == before["mixed"]
+    assert fingerprint(reg, api, "base") != before["api"]

@@ -124,3 +124,47 @@ def test_qa_documents_work_the_fact_out_like_the_math_corpus():
         assert answer in texts, t
         if t in worked:
             assert f"So the answer is {answer.split()[0]}." in t, t
+
+
+def test_bfcl_api_corpus_holds_bfcls_functions_but_none_of_its_questions_or_answers():
+    """``pretrain_calls: bfcl-api``: the call documents use BFCL's multi-turn function documents,
+    with requests written from each function's description. No BFCL question (train or test) and
+    no ground-truth call list is in the corpus."""
+    from benchmarks.bfcl.suite import SUITE as BFCL
+    from core.bfcl.data import class_function_docs
+    from core.sources import bfcl_api_calls
+
+    data = _profile_data("tiny-api")
+    docs = pretraining_corpus.texts(data, 3000, calls="bfcl-api")
+    corpus = "\x00".join(docs)
+    split = BFCL.split()
+    items = split["train"] + split["test"]
+    assert not [it["question"] for it in items if it["question"] in corpus]
+    # a ground truth's calls as the corpus would write them (JSON): none with arguments occurs. A call
+    # without any (``[{"name": "list_all_airports", "parameters": {}}]``) is knowing the function itself
+    with_args = [it for it in items if any(c["parameters"] for c in it["ground_truth"])]
+    assert len(with_args) >= 150
+    assert not [it["id"] for it in with_args if json.dumps(it["ground_truth"]) in corpus]
+    assert not [c for it in with_args for c in it["ground_truth"] if c["parameters"] and json.dumps(c) in corpus]
+    assert sum("Available functions:" in t for t in docs) >= 200
+    classes = class_function_docs()
+    names = {d["name"]: cls for cls, ds in classes.items() for d in ds}
+    for ex in bfcl_api_calls.examples(0, 300):
+        listed = {d["name"]: d for d in ex["docs"]}
+        assert {names[n] for n in ex["names"]} == {names[n] for n in listed} and len({names[n] for n in listed}) == 1
+        for call in ex["calls"]:  # a listed function, called with documented arguments
+            params = listed[call["name"]]["parameters"]
+            assert set(call["parameters"]) <= set(params.get("properties", params))
+        assert ex["request"] not in {it["question"] for it in items}
+    # and the made-up-name corpus is untouched by the option
+    assert pretraining_corpus.texts(data, 300) == pretraining_corpus.texts(data, 300, calls="made-up")
+
+
+def test_bfcl_api_calls_need_the_mixed_corpus():
+    from pydantic import ValidationError
+
+    from core.config import BaseSpec
+
+    with pytest.raises(ValidationError, match="needs pretrain_corpus: mixed"):
+        BaseSpec(kind="tiny", pretrain_calls="bfcl-api")
+    assert BaseSpec(kind="tiny", pretrain_corpus="mixed", pretrain_calls="bfcl-api").pretrain_calls == "bfcl-api"

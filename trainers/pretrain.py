@@ -33,7 +33,7 @@ def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
     dev = device()
     n_text = spec.pretrain_steps * spec.pretrain_batch * spec.pretrain_block // 512 + 64
     if spec.pretrain_corpus == "mixed":
-        texts = pretraining_corpus.texts(data, n_text, draw=spec.pretrain_corpus_draw)
+        texts = pretraining_corpus.texts(data, n_text, draw=spec.pretrain_corpus_draw, calls=spec.pretrain_calls)
     else:  # the arithmetic text alone, after the held-out rows: the base never sees a test problem
         texts = synthetic_math.pretraining_text(data.seed, data.sft_rows + data.grpo_rows + data.test_rows, n_text)
     tok = build_tokenizer(texts + [SYSTEM_PROMPT] * 20, spec.vocab_size)

@@ -139,3 +139,21 @@ def fit_functions(build: Callable[[list], list[dict]], functions: list, tok, bud
         else:
             hi = mid - 1
     return build(functions[:lo]), len(functions) - lo
+
+
+# the multi-turn classes' function documents, as bfcl-eval ships them (the memory and web-search
+# classes belong to other categories, never to multi_turn_base)
+MULTI_TURN_CLASSES = ("GorillaFileSystem", "MathAPI", "MessageAPI", "TwitterAPI", "TicketAPI", "TradingBot",
+                      "TravelAPI", "VehicleControlAPI")
+
+
+@lru_cache(maxsize=None)
+def class_function_docs() -> dict[str, tuple[dict, ...]]:
+    """class name -> its function documents (BFCL's full form), in bfcl-eval's file order."""
+    mapping = bfcl_module("constants.executable_backend_config").MULTI_TURN_FUNC_DOC_FILE_MAPPING
+    folder = bfcl_module("constants.eval_config").MULTI_TURN_FUNC_DOC_PATH
+    out = {}
+    for cls in MULTI_TURN_CLASSES:
+        with open(folder / mapping[cls], encoding="utf-8") as f:
+            out[cls] = tuple(json.loads(line) for line in f if line.strip())
+    return out

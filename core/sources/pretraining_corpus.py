@@ -7,7 +7,9 @@ a yes/no question or a function list:
 - arithmetic word problems with worked steps (``synthetic_math``), as before;
 - short passages with yes/no questions, and multiple-choice questions with 3-5 labelled choices,
   in the out-of-domain suite's prompt wording (``synthetic_qa``, its ``pretrain`` stream);
-- function-calling text over BFCL's document shapes with made-up names (``synthetic_calls``).
+- function-calling text over BFCL's document shapes with made-up names (``synthetic_calls``), or,
+  for a base whose ``pretrain_calls`` is ``bfcl-api``, over BFCL's own multi-turn API with requests
+  written from each function's description (``bfcl_api_calls``).
 
 Each is followed by its answer; QA documents work their fact out in the math corpus's own steps,
 and a multiple-choice one answers with the correct choice's text (the thesis extractor maps it to
@@ -17,8 +19,9 @@ to document (``PAIRS``; the thesis tags are one pair among many), so the base le
 
 Disjointness: math problems come after the SFT, GRPO and test problems of the same stream; QA
 facts skip every fact a suite test row asks about and every held-out math problem's story; the
-function names are made up. ``tests/test_pretraining_corpus.py`` checks that no pretraining text
-contains a test question or passage of any suite, or an SFT/GRPO problem.
+function names are made up, or BFCL's own with requests that are not its questions.
+``tests/test_pretraining_corpus.py`` checks that no pretraining text contains a test question or
+passage of any suite, or an SFT/GRPO problem.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import random
 
 from core.config import DataSpec
 
-from . import synthetic_calls, synthetic_math, synthetic_qa
+from . import bfcl_api_calls, synthetic_calls, synthetic_math, synthetic_qa
 
 VERSION = f"corpus-v3+{synthetic_math.VERSION}+{synthetic_qa.VERSION}+{synthetic_calls.VERSION}"
 EOS = "<|endoftext|>"  # core.modeling.SPECIALS[0]: a preamble ends like the chat template's system turn
@@ -194,15 +197,19 @@ def _qa_rows(data: DataSpec, dataset: str, n: int, held_stories: set[str]) -> li
     return keep[:n]
 
 
-def version(corpus: str) -> str:
+def version(corpus: str, calls: str = "made-up") -> str:
     """The generators behind a base's pretraining text: a change to the mixed corpus re-addresses
     mixed-corpus bases only, not the arithmetic-corpus ones (nor what is trained from them)."""
-    return VERSION if corpus == "mixed" else synthetic_math.VERSION
+    if corpus != "mixed":
+        return synthetic_math.VERSION
+    return VERSION if calls == "made-up" else f"{VERSION}+{bfcl_api_calls.VERSION}"
 
 
-def texts(data: DataSpec, n: int, draw: int = 0) -> list[str]:
-    """``n`` pretraining documents, shuffled; the same (data spec, n, draw) gives the same corpus.
-    Another ``draw`` is the same design with other random choices (layouts, delimiters, drills, order)."""
+def texts(data: DataSpec, n: int, draw: int = 0, calls: str = "made-up") -> list[str]:
+    """``n`` pretraining documents, shuffled; the same (data spec, n, draw, calls) gives the same corpus.
+    Another ``draw`` is the same design with other random choices (layouts, delimiters, drills, order).
+    ``calls``: the function-call documents' names, made up (``synthetic_calls``) or BFCL's own
+    multi-turn API (``bfcl_api_calls``)."""
     held_out = data.sft_rows + data.grpo_rows + data.test_rows
     counts = {k: max(1, round(n * s)) for k, s in SHARES.items()}
     rng = random.Random(f"{data.seed}:pretraining-corpus:{VERSION}" + (f":draw-{draw}" if draw else ""))
@@ -215,6 +222,7 @@ def texts(data: DataSpec, n: int, draw: int = 0) -> list[str]:
     for ds in ("commonsense_qa", "arc_challenge"):
         docs += [_choice_doc(rng, row, f) for row, f in _qa_rows(data, ds, counts[ds], held_stories)]
     docs += [_drill_doc(rng) for _ in range(counts["drill"])]
-    docs += [_calls_doc(rng, ex) for ex in synthetic_calls.examples(data.seed, counts["calls"])]
+    generator = synthetic_calls if calls == "made-up" else bfcl_api_calls
+    docs += [_calls_doc(rng, ex) for ex in generator.examples(data.seed, counts["calls"])]
     rng.shuffle(docs)
     return docs

@@ -117,8 +117,8 @@ class BaseSpec(_Strict):
 
     # fields added after the demo's fingerprints were published: left out of a base's recipe
     # while at these defaults, so every base built before them keeps its address
-    LATER_FIELDS: ClassVar[dict] = {"pretrain_corpus_draw": 0, "pretrain_windows": "anywhere", "pretrain_calls": "made-up",
-                                    "pretrain_copy_steps": 0, "pretrain_copy_rows": 0}
+    LATER_FIELDS: ClassVar[dict] = {"pretrain_corpus_draw": 0, "pretrain_windows": "anywhere",
+                                    "pretrain_copy_steps": 0, "pretrain_copy_rows": 0, "pretrain_calls": "made-up"}
 
     @model_validator(mode="after")
     def _shape(self):

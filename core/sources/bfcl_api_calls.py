@@ -5,7 +5,7 @@ base met nothing. With ``synthetic_calls`` its function-call text has made-up na
 answering a BFCL prompt needs copying a listed name, which a 4-layer base does not learn in
 minutes (docs/tiny-experiments.md, sections 2-5), and BFCL GRPO never sees a reward. These
 documents teach it the API the way general text would: a request in plain words made from a
-function's own description ("Add a stock to the watchlist, with stock 'NVDA'."), the functions
+function's own description ("Please add a stock to the watchlist, with stock 'maple'."), the functions
 listed as the thesis prompt lists them, and the call.
 
 What is and is not shared with the BFCL suite: the function documents (names, descriptions,
@@ -24,8 +24,6 @@ WORDS = ["alpha", "maple", "river", "delta", "cedar", "amber", "north", "orbit",
          "Nora", "Omar", "Lena", "Ravi", "Pia", "Hugo", "report", "draft", "notes", "budget", "photos"]
 OPENERS = ["Could you {act}?", "Please {act}.", "I need you to {act}.", "Can you {act} for me?",
            "I'd like to {act}.", "Help me {act}, please.", "{Act} now.", "Would you mind if we {act}?"]
-PY_TYPE = {"string": "str", "integer": "int", "float": "float", "number": "float", "boolean": "bool",
-           "array": "list", "dict": "dict"}
 
 
 def _what(doc: dict) -> str:

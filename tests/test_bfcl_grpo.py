@@ -152,18 +152,15 @@ def test_train_a_few_steps_on_smoke(nohybrid_job, tmp_path):
     assert metrics["best_epoch"] in (1, 2)
 
 
-def _teach_half_the_answers(job, items: list[dict], dest: Path, steps: int = 40) -> float:
+def _teach_half_the_answers(job, items: list[dict], dest: Path, steps: int) -> float:
     """Save at ``dest`` a copy of the smoke base that answers each prompt with the right function
     half of the time and with a name the prompt does not list the other half: trained on both
     answers for every prompt, teacher-forced, so the name token's distribution is about even."""
-    from transformers import AutoTokenizer, Qwen3ForCausalLM
-
-    from core.modeling import use_thesis_template
+    from core.modeling import load_base, use_thesis_template
     from core.thesis_format import SOLUTION_END, SOLUTION_START
     from trainers.bfcl_grpo import _prompts
 
-    model = Qwen3ForCausalLM.from_pretrained(job.base_path)
-    tok = AutoTokenizer.from_pretrained(job.base_path)
+    model, tok = load_base(job.profile.base, job.base_path, device="cpu")
     use_thesis_template(tok)
     prompts, _ = _prompts(items, tok, None)
     rows = []

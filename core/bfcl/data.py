@@ -38,7 +38,7 @@ def _named_call(call_str: str, docs: dict[str, dict]) -> dict:
     return call
 
 
-def _thesis_available(calls: list[dict]) -> list[dict]:
+def thesis_available(calls: list[dict]) -> list[dict]:
     """Quirk: the thesis built the "available functions" from the ground truth alone."""
     out: dict[str, dict] = {}
     for c in calls:
@@ -68,7 +68,7 @@ def all_thesis_items() -> list[dict]:
                 "involved_classes": list(e["involved_classes"]),
                 "ground_truth_calls": gt_strings,
                 "ground_truth": gt,
-                "available_thesis": _thesis_available(gt),
+                "available_thesis": thesis_available(gt),
                 "available_fair": copy.deepcopy(e["function"]),
             }
         )

@@ -73,24 +73,21 @@ def _phrase(doc: dict, call: dict) -> str:
     return _what(doc) + (f", with {args}" if args else "")
 
 
-def short_doc(call: dict) -> dict:
-    """The thesis prompt's shape: built from the call itself (``core.bfcl.data._thesis_available``)."""
-    return {"name": call["name"], "parameters": {k: type(v).__name__ for k, v in call["parameters"].items()}}
-
-
 def full_doc(doc: dict) -> dict:
     return {k: doc[k] for k in ("name", "description", "parameters")}
 
 
 def example(rng: random.Random, classes: dict) -> dict:
     """One request over one class: ``request``, ``docs``, ``calls``, ``why``, ``names``."""
+    from core.bfcl.data import thesis_available  # imported with class_function_docs by ``examples``
+
     docs = classes[rng.choice(sorted(classes))]
     used = rng.sample(docs, min(len(docs), rng.choice([1, 1, 2])))
     calls = [_call(d, rng) for d in used]
     act = " and then ".join(_phrase(d, c) for d, c in zip(used, calls))
     request = rng.choice(OPENERS).format(act=act, Act=act[0].upper() + act[1:])
     if rng.random() < 0.7:  # as the thesis prompt lists them: exactly the needed functions
-        listed = [short_doc(c) for c in calls]
+        listed = thesis_available(calls)
     else:  # as the fair protocol does: several of the class's documents, the needed ones among them
         others = [d for d in docs if d not in used]
         listed = [full_doc(d) for d in rng.sample(others, min(len(others), rng.randint(1, 3))) + used]

@@ -33,6 +33,7 @@ from core.config import DataSpec
 from . import bfcl_api_calls, synthetic_calls, synthetic_math, synthetic_qa
 
 VERSION = f"corpus-v3+{synthetic_math.VERSION}+{synthetic_qa.VERSION}+{synthetic_calls.VERSION}"
+CALL_GENERATORS = {"made-up": synthetic_calls, "bfcl-api": bfcl_api_calls}  # BaseSpec.pretrain_calls
 EOS = "<|endoftext|>"  # core.modeling.SPECIALS[0]: a preamble ends like the chat template's system turn
 
 # shares of the corpus, in documents. Call documents are ~4x longer than math ones, QA ones ~1.5x:
@@ -202,7 +203,7 @@ def version(corpus: str, calls: str = "made-up") -> str:
     mixed-corpus bases only, not the arithmetic-corpus ones (nor what is trained from them)."""
     if corpus != "mixed":
         return synthetic_math.VERSION
-    return VERSION if calls == "made-up" else f"{VERSION}+{bfcl_api_calls.VERSION}"
+    return VERSION if calls == "made-up" else f"{VERSION}+{CALL_GENERATORS[calls].VERSION}"
 
 
 def texts(data: DataSpec, n: int, draw: int = 0, calls: str = "made-up") -> list[str]:
@@ -222,7 +223,6 @@ def texts(data: DataSpec, n: int, draw: int = 0, calls: str = "made-up") -> list
     for ds in ("commonsense_qa", "arc_challenge"):
         docs += [_choice_doc(rng, row, f) for row, f in _qa_rows(data, ds, counts[ds], held_stories)]
     docs += [_drill_doc(rng) for _ in range(counts["drill"])]
-    generator = synthetic_calls if calls == "made-up" else bfcl_api_calls
-    docs += [_calls_doc(rng, ex) for ex in generator.examples(data.seed, counts["calls"])]
+    docs += [_calls_doc(rng, ex) for ex in CALL_GENERATORS[calls].examples(data.seed, counts["calls"])]
     rng.shuffle(docs)
     return docs

@@ -4,14 +4,20 @@ supports it, float32 elsewhere. ``GRPO_BENCH_DEVICE`` (``auto`` | ``cpu`` | ``cu
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 ENV = "GRPO_BENCH_DEVICE"
 
 
 def device(preference: str | None = None) -> str:
-    """``"cuda"`` / ``"cuda:N"`` / ``"cpu"``: the explicit preference, else $GRPO_BENCH_DEVICE, else auto."""
+    """``"cuda"`` / ``"cuda:N"`` / ``"cpu"``: the explicit preference, else $GRPO_BENCH_DEVICE, else auto.
+
+    It also applies the determinism switches (``configure_torch``): every stage asks for its
+    device before its first kernel, so this is the one call that reaches them all, the
+    scheduler's spawned workers included."""
     import torch
 
+    configure_torch()
     pref = (preference or os.environ.get(ENV) or "auto").strip().lower()
     if pref == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -82,3 +88,73 @@ def configure_process() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", n)
     os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if deterministic() != "off":
+        # cuBLAS reads this when it creates its handle: a fixed workspace makes its reductions
+        # repeat; torch's deterministic mode refuses CUDA matmuls without it (see configure_torch)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+DETERMINISTIC_ENV = "GRPO_BENCH_DETERMINISTIC"
+_OFF = ("0", "false", "no", "off")
+
+
+def deterministic() -> str:
+    """How strictly torch must repeat itself: $GRPO_BENCH_DETERMINISTIC, ``strict`` by default.
+
+    ``strict``: every op takes its deterministic implementation and an op without one stops
+    the run; ``warn``: such an op warns and runs; ``off`` (or 0/false/no): torch's defaults.
+    The same commit and seeds must give the same tables. On a CPU the kernels already repeat;
+    on a GPU the ones that add with atomics (embedding, scatter and attention backward passes)
+    take their ordered variants, so two runs on the same GPU model give the same weights
+    (measured: docs/reproducibility.md). Switch it off only to measure what it costs."""
+    raw = os.environ.get(DETERMINISTIC_ENV, "strict").strip().lower()
+    if raw in _OFF:
+        return "off"
+    if raw in ("1", "true", "yes", "on", "strict"):
+        return "strict"
+    if raw == "warn":
+        return "warn"
+    from .errors import BadInput
+
+    raise BadInput(f"{DETERMINISTIC_ENV} must be strict, warn or off (got '{raw}')")
+
+
+_TORCH_CONFIGURED = False
+
+
+def configure_torch() -> None:
+    """torch's determinism switches, once per process, as ``deterministic()`` says.
+
+    cuDNN's autotuner picks kernels by timing, so it is off whenever determinism is on."""
+    global _TORCH_CONFIGURED
+    mode = deterministic()
+    if _TORCH_CONFIGURED or mode == "off":
+        return
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=mode == "warn")
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    _TORCH_CONFIGURED = True
+
+
+def machine() -> str:
+    """What a CPU run's floating-point figures depend on besides the code: the CPU model, the
+    instruction set torch's kernels dispatch to, and the torch build, e.g. ``"AMD EPYC, AVX2,
+    torch 2.13.0+cpu"``. Two machines with the same label compute the same bits; published
+    figures are kept per label (``reports.reproduce``)."""
+    import platform
+
+    import torch
+
+    name = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("model name"):
+                name = " ".join(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine() or "unknown CPU"
+    return f"{name}, {torch.backends.cpu.get_cpu_capability()}, torch {torch.__version__}"

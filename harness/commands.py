@@ -345,11 +345,13 @@ def cmd_perf(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    """Exit 0 and say "reproduced" when every published figure and fingerprint is equal, else
-    list the differences and exit 1. ``--write`` publishes this run's figures instead."""
+    """Exit 0 and say "reproduced" when the fingerprints and every figure equal one published
+    machine's set, else list the differences and exit 1. ``--write`` publishes this run's
+    figures as this machine type's set instead (``reports.reproduce``)."""
     import json
 
-    from reports.reproduce import differences, load, snapshot
+    from core.device import machine
+    from reports.reproduce import compare, load, publish
 
     def read(path: Path, missing: str, garbled: str) -> dict:
         if not path.is_file():
@@ -361,26 +363,35 @@ def cmd_reproduce(args) -> int:
 
     report = Path(args.report) if args.report else Path(args.store) / "reports" / "report.json"
     doc = read(report, "no report to compare (run `bench report --format json` first)", "not a report.json")
-    expected = Path(args.expected)
+    expected, here = Path(args.expected), machine()
+    garbled = "not a snapshot written by `bench reproduce --write`"
     if args.write:
+        before = read(expected, "", garbled) if expected.is_file() else None
+        snap, kept, dropped = publish(before, doc, here)
         expected.parent.mkdir(parents=True, exist_ok=True)
         tmp = expected.with_name(expected.name + ".part")
-        tmp.write_text(json.dumps(snapshot(doc), indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(snap, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         tmp.replace(expected)
-        out.print(f"published {len(snapshot(doc)['figures'])} figures -> {expected}", highlight=False)
+        out.print(f"published {len(snap['machines'][-1]['figures'])} figures from {here} -> {expected}", highlight=False)
+        for m in kept:
+            out.print(f"  kept the figures published from {m} (same fingerprints)", highlight=False)
+        for m in dropped:
+            out.print(f"  dropped the figures published from {m} (other fingerprints)", highlight=False)
         return 0
-    published = read(expected, "no published snapshot (write one with --write)",
-                     "not a snapshot written by `bench reproduce --write`")
-    diffs = differences(published, doc)
-    if not diffs:
-        out.print(f"reproduced: all {len(published.get('figures', {}))} figures and "
-                  f"{len(published.get('fingerprints', {}))} fingerprints equal {expected} "
-                  f"(published from {published.get('code_version')})", highlight=False)
+    published = read(expected, "no published snapshot (write one with --write)", garbled)
+    verdict = compare(published, doc, here)
+    source = f"{expected}, published from {verdict.against['machine']} at {verdict.against.get('code_version')}"
+    if verdict.reproduced:
+        out.print(f"reproduced: all {len(verdict.against.get('figures', {}))} figures and "
+                  f"{len(published.get('fingerprints', {}))} fingerprints equal {source}", highlight=False)
         return 0
-    out.print(f"[bold red]not reproduced[/]: {len(diffs)} difference(s) from {expected} "
-              f"(published from {published.get('code_version')}):", highlight=False)
-    for d in diffs[:50]:
+    out.print(f"[bold red]not reproduced[/]: {len(verdict.differences)} difference(s) from {source}:", highlight=False)
+    for d in verdict.differences[:50]:
         out.print(f"  {d}", highlight=False, markup=False)
-    if len(diffs) > 50:
-        out.print(f"  ... and {len(diffs) - 50} more", highlight=False)
+    if len(verdict.differences) > 50:
+        out.print(f"  ... and {len(verdict.differences) - 50} more", highlight=False)
+    if not verdict.machine_published:
+        out.print(f"no figures were published from a machine like this one ({here}); float kernels differ "
+                  "across CPU types, so figures published elsewhere need not hold here. With the same "
+                  "fingerprints, `bench reproduce --write` adds this machine's", highlight=False, markup=False)
     return 1

@@ -98,6 +98,41 @@ def check(store: Path, expected: str) -> list[str]:
     return problems
 
 
+def weight_hashes(store: Path) -> dict[str, str]:
+    """checkpoint folder (name + fingerprint) -> one sha256 over its weight files. The others
+    name the store's paths (adapter_config.json, the adapter's README) or the clock (manifest,
+    tensorboard events)."""
+    import hashlib
+
+    out = {}
+    for ck in sorted(p for p in (store / "checkpoints").glob("*") if p.is_dir() and not p.name.startswith(".")):
+        h = hashlib.sha256()
+        for f in sorted(x for x in ck.rglob("*") if x.is_file() and x.suffix == ".safetensors"):
+            h.update(f.relative_to(ck).as_posix().encode() + b"\0" + f.read_bytes())
+        out[ck.name] = h.hexdigest()
+    return out
+
+
+def repeat_check(store: Path, env: dict, model: str) -> tuple[list[dict], list[str]]:
+    """Train ``model`` and its parents again in a second store; every checkpoint must come out
+    byte-identical to the first run's (core.device's determinism switches, on by default)."""
+    from core.device import deterministic
+
+    second = Path(tempfile.mkdtemp(prefix="gpu-check-repeat-"))
+    rc, _ = _bench(["train", model, "--profile", "smoke", "--store", str(second)], env)
+    if rc:
+        return [], [f"bench train {model} (second store) exited {rc}"]
+    first, again = weight_hashes(store), weight_hashes(second)
+    rows = [{"checkpoint": name, "same weights": "yes" if first.get(name) == h else
+             ("not in the first run" if name not in first else "NO")} for name, h in again.items()]
+    differ = [r["checkpoint"] for r in rows if r["same weights"] == "NO"]
+    mode = deterministic()
+    if differ and mode == "off":
+        print(f"  (determinism is off: {len(differ)} checkpoint(s) differ, not counted as a failure)")
+        return rows, []
+    return rows, [f"{name}: other weights on a second training ({mode} determinism)" for name in differ]
+
+
 def _print_table(title: str, rows: list[dict]) -> None:
     print(f"\n{title}")
     if not rows:
@@ -149,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     _print_table("stages (checkpoint manifests)", stage_rows(store))
     _print_table("cells (backend of each evaluation, per model)", per_model(cell_rows(store)))
     failed += check(store, expected)
+    rows, problems = repeat_check(store, env, REDUCED_MODELS.split(",")[0])
+    _print_table("trained again in a second store (the same commit and seeds must give the same bytes)", rows)
+    failed += problems
     if not args.no_perf:
         rc, timings["bench perf --quick"] = _bench(["perf", "--quick", "--profile", "smoke", "--store", str(store)], env,
                                                    show=True)

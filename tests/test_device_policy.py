@@ -29,3 +29,37 @@ def test_configure_process_sets_openmp_before_torch_loads():
     env[device.THREADS_ENV] = "1"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.stdout.split() == ["PASSIVE", "1"], out.stderr[-500:]
+
+
+def test_determinism_mode_reads_the_environment(monkeypatch):
+    monkeypatch.delenv(device.DETERMINISTIC_ENV, raising=False)
+    assert device.deterministic() == "strict"
+    for raw, mode in (("warn", "warn"), ("0", "off"), ("OFF", "off"), ("1", "strict"), (" strict ", "strict")):
+        monkeypatch.setenv(device.DETERMINISTIC_ENV, raw)
+        assert device.deterministic() == mode
+    monkeypatch.setenv(device.DETERMINISTIC_ENV, "sometimes")
+    with pytest.raises(BadInput, match="strict, warn or off"):
+        device.deterministic()
+
+
+@pytest.mark.parametrize("mode, expect", [(None, "True False :4096:8"), ("warn", "True True :4096:8"),
+                                          ("off", "False False unset")])
+def test_every_stage_gets_torchs_determinism_switches(mode, expect):
+    """Stages call ``device()`` before their first kernel; it turns deterministic algorithms on
+    (strict: an op without a deterministic kernel stops the run) and cuBLAS gets a fixed workspace."""
+    code = ("import os; from core import device; device.configure_process(); import torch; device.device('cpu'); "
+            "print(torch.are_deterministic_algorithms_enabled(), "
+            "torch.is_deterministic_algorithms_warn_only_enabled(), os.environ.get('CUBLAS_WORKSPACE_CONFIG', 'unset'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("CUBLAS_WORKSPACE_CONFIG", device.DETERMINISTIC_ENV)}
+    env[device.THREADS_ENV] = "1"
+    if mode:
+        env[device.DETERMINISTIC_ENV] = mode
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.split() == expect.split(), out.stderr[-500:]
+
+
+def test_machine_names_the_cpu_its_instruction_set_and_torch():
+    import torch
+
+    label = device.machine()
+    assert torch.backends.cpu.get_cpu_capability() in label and f"torch {torch.__version__}" in label

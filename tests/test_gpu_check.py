@@ -27,6 +27,10 @@ def test_gpu_check_reduced_runs_on_this_device(smoke_store, tmp_path):
     cells = r.stdout.split("cells (backend of each evaluation, per model)")[1]
     line = next(ln for ln in cells.splitlines() if ln.split()[:1] == ["bfcl-nohybrid"])
     assert " 6 " in line and "bfcl,indomain,outdomain" in line and f"hf {dev} " in line, line  # every suite/protocol
+    again = r.stdout.split("trained again in a second store")[1].split("\n\n")[0]
+    rows = [ln.split() for ln in again.splitlines()[2:] if ln.strip()]
+    assert {row[0].rsplit("-", 1)[0] for row in rows} == {"base", "sft", "grpo-1k-def"}, again
+    assert all(row[1:] == ["yes"] for row in rows), again  # byte-identical weights, trained twice
 
 
 def test_gpu_check_fails_on_a_stage_off_the_device(smoke_store, tmp_path):
@@ -45,3 +49,20 @@ def test_gpu_check_fails_on_a_stage_off_the_device(smoke_store, tmp_path):
     del m["train_metrics"]["device"]
     manifest.write_text(json.dumps(m))
     assert check(store, device()) == ["sft: no device in its manifest"]
+
+
+def test_weight_hashes_see_a_changed_weight_and_ignore_the_rest(smoke_store, tmp_path):
+    from harness.gpu_check import weight_hashes
+
+    store = tmp_path / "store"
+    shutil.copytree(smoke_store / "checkpoints", store / "checkpoints")
+    before = weight_hashes(store)
+    sft = next((store / "checkpoints").glob("sft-*"))
+    (sft / "manifest.json").write_text("{}")  # timings and paths are not weights
+    assert weight_hashes(store) == before
+    weights = next(sft.rglob("*.safetensors"))
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1
+    weights.write_bytes(bytes(data))
+    after = weight_hashes(store)
+    assert [k for k in before if before[k] != after[k]] == [sft.name]

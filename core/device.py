@@ -142,8 +142,9 @@ def configure_torch() -> None:
 def machine() -> str:
     """What a CPU run's floating-point figures depend on besides the code: the CPU model, the
     instruction set torch's kernels dispatch to, and the torch build, e.g. ``"AMD EPYC, AVX2,
-    torch 2.13.0+cpu"``. Two machines with the same label compute the same bits; published
-    figures are kept per label (``reports.reproduce``)."""
+    torch 2.13.0+cpu"``. Published figures are kept per label (``reports.reproduce``): one
+    label, one set of kernels, as far as seen (the first machine type and the AMD EPYC differ;
+    runs on one type never have)."""
     import platform
 
     import torch

@@ -177,7 +177,7 @@ def _teach_half_the_answers(job, items: list[dict], dest: Path, steps: int) -> f
             labels = torch.tensor([[-100] * len(p) + a])
             loss = model(input_ids=ids, labels=labels).loss
             loss.backward()
-            total += float(loss) / len(rows)
+            total += loss.item() / len(rows)
         opt.step()
         opt.zero_grad()
     model.save_pretrained(dest)

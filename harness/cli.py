@@ -103,7 +103,9 @@ def parser() -> argparse.ArgumentParser:
     p = cmd("reproduce", "compare this store's report figures with a published snapshot (the demo's last step)")
     p.add_argument("expected", help="the snapshot (JSON) to compare with, e.g. docs/demo/expected.json")
     p.add_argument("--report", default=None, help="the report.json to read (default: STORE/reports/report.json)")
-    p.add_argument("--write", action="store_true", help="publish this run's figures as this machine type's set instead of comparing (other machines' sets are kept while the fingerprints are the same)")
+    p.add_argument("--write", action="store_true",
+                   help="publish this run's figures as this machine type's set instead of comparing "
+                        "(other machines' sets are kept while the fingerprints are the same)")
     return ap
 
 

@@ -372,7 +372,8 @@ def cmd_reproduce(args) -> int:
         tmp = expected.with_name(expected.name + ".part")
         tmp.write_text(json.dumps(snap, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         tmp.replace(expected)
-        out.print(f"published {len(snap['machines'][-1]['figures'])} figures from {here} -> {expected}", highlight=False)
+        out.print(f"published {len(snap['machines'][-1]['figures'])} figures from {here} -> {expected}",
+                  highlight=False)
         for m in kept:
             out.print(f"  kept the figures published from {m} (same fingerprints)", highlight=False)
         for m in dropped:

@@ -5,8 +5,8 @@ real CLI, prints the device and dtype each stage ran on (from the checkpoint man
 cells' backend records), trains one chain again in a second store to check that the weights
 come out byte-identical (``repeat_check``), then ``bench perf --quick``. Exits non-zero when a
 command fails, a stage ran somewhere other than the device policy's choice, or a retrained
-checkpoint differs. It runs on a CPU too, which is how
-CI keeps it alive; ``--reduced`` is the CI-speed form (fewer variants, two items per cell).
+checkpoint differs. It runs on a CPU too, which is how CI keeps it alive; ``--reduced`` is the
+CI-speed form (fewer variants, two items per cell).
 
     python -m harness.gpu_check [--store DIR] [--reduced] [--device auto|cpu|cuda]
 """

@@ -88,10 +88,6 @@ def configure_process() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", n)
     os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    if deterministic() != "off":
-        # cuBLAS reads this when it creates its handle: a fixed workspace makes its reductions
-        # repeat; torch's deterministic mode refuses CUDA matmuls without it (see configure_torch)
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 DETERMINISTIC_ENV = "GRPO_BENCH_DETERMINISTIC"
@@ -132,6 +128,8 @@ def configure_torch() -> None:
         return
     import torch
 
+    # cuBLAS reads this when it creates its handle, at the first CUDA matmul, which comes after
+    # device(): a fixed workspace makes its reductions repeat, and strict mode refuses without it
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=mode == "warn")
     torch.backends.cudnn.benchmark = False

@@ -18,7 +18,8 @@ class BaseKind(ModelKind):
         base = {k: v for k, v in profile.base.model_dump().items() if not (k in later and v == later[k])}
         return {"kind": "base", "base": base,
                 "data": data_fingerprint(profile.data) if tiny else None,
-                "corpus": pretraining_corpus.version(profile.base.pretrain_corpus, profile.base.pretrain_calls) if tiny else None}
+                "corpus": (pretraining_corpus.version(profile.base.pretrain_corpus, profile.base.pretrain_calls)
+                           if tiny else None)}
 
     def built_here(self, profile):
         return profile.base.kind == "tiny"  # a hub or local base needs no build

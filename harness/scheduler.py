@@ -32,10 +32,11 @@ from core.progress import PROGRESS_ENV, console
 def default_jobs(device: str) -> int:
     """``--jobs auto``: one process on a GPU (it is one device, and the models there are large);
     on a CPU one process per core, up to 4 (beyond that a tiny model's tasks are too few)."""
+    from core.device import cores
+
     if not device.startswith("cpu"):
         return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(4, cores))
+    return max(1, min(4, cores()))
 
 
 def threads_per_job(jobs: int) -> int:

@@ -22,6 +22,38 @@ def test_threads_leave_one_core_and_follow_the_override(monkeypatch):
         device.cpu_threads()
 
 
+def test_solo_threads_take_every_core_unless_pinned(monkeypatch):
+    monkeypatch.delenv(device.THREADS_ENV, raising=False)
+    assert device.solo_threads() == device.cores() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv(device.THREADS_ENV, "1")
+    assert device.solo_threads() == 1
+
+
+def test_intra_op_threads_sets_and_restores_the_pool():
+    import torch
+
+    before = torch.get_num_threads()
+    with device.intra_op_threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before
+
+
+def test_more_threads_train_the_same_bits():
+    """Why the base may pretrain on every core: a training step at 1 and at 2 threads gives the
+    same weights, byte for byte (a fresh interpreter each, so no pool state is shared)."""
+    code = ("import sys, hashlib, torch; torch.set_num_threads(int(sys.argv[1])); torch.manual_seed(0); "
+            "m = torch.nn.Sequential(torch.nn.Embedding(256, 64), torch.nn.Linear(64, 192), torch.nn.GELU(), "
+            "torch.nn.Linear(192, 256)); opt = torch.optim.AdamW(m.parameters(), lr=1e-2); x = torch.randint(0, 256, (32, 64))\n"
+            "for _ in range(5):\n"
+            "    loss = torch.nn.functional.cross_entropy(m(x).flatten(0, 1), x.flatten()); loss.backward(); opt.step(); opt.zero_grad()\n"
+            "print(hashlib.sha256(b''.join(p.detach().numpy().tobytes() for p in m.parameters())).hexdigest())")
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    outs = [subprocess.run([sys.executable, "-c", code, n], capture_output=True, text=True, env=env, timeout=120)
+            for n in ("1", "2")]
+    assert all(o.returncode == 0 for o in outs), outs[0].stderr[-500:] + outs[1].stderr[-500:]
+    assert outs[0].stdout == outs[1].stdout
+
+
 def test_configure_process_sets_openmp_before_torch_loads():
     code = ("import os; from core import device; device.configure_process(); import torch; "
             "print(os.environ['OMP_WAIT_POLICY'], torch.get_num_threads())")

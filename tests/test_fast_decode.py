@@ -1,4 +1,4 @@
-"""The hf backend's fast decode loop (models/backends/fast_decode.py) against HF ``generate`` on a
+"""The hf backend's fast decode loop (core/fast_decode.py) against HF ``generate`` on a
 real (tiny, randomly initialised Qwen3 + random LoRA) model built here: token-identical greedy
 output, finished rows leaving the batch, one prefill per prompt for n > 1, EOS, on_batch calls,
 HF's own logits processors for sampling, and the lean LoRA forward's bitwise equality."""
@@ -91,7 +91,7 @@ def _hf_generate(model, ids, max_new, eos, pad, n=1):
 @pytest.mark.parametrize("compact_every", [1, 3])
 def test_eos_rows_leave_the_batch_and_the_rest_is_unchanged(backend, compact_every):
     from core.modeling import prompt_ids
-    from models.backends.fast_decode import generate_batch
+    from core.fast_decode import generate_batch
 
     ids = [prompt_ids(backend.tok, p) for p in _prompts(8)]
     model = backend.model
@@ -112,7 +112,7 @@ def test_eos_rows_leave_the_batch_and_the_rest_is_unchanged(backend, compact_eve
 
 def test_greedy_n_samples_prefill_each_prompt_once_and_equal_generate(backend):
     from core.modeling import prompt_ids
-    from models.backends.fast_decode import generate_batch
+    from core.fast_decode import generate_batch
 
     ids = [prompt_ids(backend.tok, p) for p in _prompts(8)]
     model = backend.model
@@ -155,7 +155,7 @@ def test_sampling_draws_what_generate_draws(backend, n):
     from collections import Counter
 
     from core.modeling import prompt_ids
-    from models.backends.fast_decode import generate_batch
+    from core.fast_decode import generate_batch
 
     prompts = _prompts(9)
     ids = [prompt_ids(backend.tok, p) for p in prompts]
@@ -183,7 +183,7 @@ def test_the_models_own_generation_config_applies_as_in_generate(backend):
     from collections import Counter
 
     from core.modeling import prompt_ids
-    from models.backends.fast_decode import generate_batch
+    from core.fast_decode import generate_batch
 
     prompts = _prompts(9)
     ids = [prompt_ids(backend.tok, p) for p in prompts]
@@ -211,7 +211,7 @@ def test_sampling_uses_hfs_logits_processors(backend):
     """top_k=1 leaves one token to draw: sampling through HF's warpers must then equal greedy."""
     from transformers import MinPLogitsWarper, TemperatureLogitsWarper, TopPLogitsWarper
 
-    from models.backends.fast_decode import processors
+    from core.fast_decode import processors
     from models.backends.hf import decoding
 
     procs, do_sample = processors(backend.model, decoding({"temperature": 0.7, "top_p": 0.9, "min_p": 0.05}), 10, "cpu")
@@ -224,7 +224,7 @@ def test_sampling_uses_hfs_logits_processors(backend):
 
 
 def test_lean_lora_is_bitwise_equal_and_restores_peft(backend):
-    from models.backends.lean_lora import lean_lora
+    from core.lean_lora import lean_lora
 
     model = backend.model
     x = torch.randint(0, 300, (3, 17))
@@ -255,7 +255,7 @@ def test_lean_lora_is_bitwise_equal_and_restores_peft(backend):
 def test_lean_forward_equals_the_lora_expression(scaling):
     """Both branches (a power-of-two scaling folded into B, any other multiplied after) give
     bitwise what peft computes: base(x) + B(A(x)) * scaling."""
-    from models.backends.lean_lora import _lean_forward
+    from core.lean_lora import _lean_forward
 
     torch.manual_seed(1)
     base = torch.nn.Linear(24, 40, bias=True)
@@ -263,3 +263,73 @@ def test_lean_forward_equals_the_lora_expression(scaling):
     x = torch.randn(7, 5, 24)
     with torch.inference_mode():
         assert torch.equal(_lean_forward(base, a, b, scaling)(x), base(x) + b(a(x)) * scaling)
+
+
+def _trl_config(tok, eos_ids, **over):
+    """A GenerationConfig as TRL's GRPOTrainer builds it for its rollouts."""
+    from transformers import GenerationConfig
+
+    kw = dict(max_new_tokens=18, do_sample=True, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+              eos_token_id=eos_ids, temperature=0.9, top_p=0.95, top_k=0, min_p=0.02, repetition_penalty=1.05,
+              cache_implementation=None, disable_compile=True)
+    return GenerationConfig(**{**kw, **over})
+
+
+@pytest.mark.parametrize("n,repeats", [(1, 1), (2, 1), (1, 3)])
+def test_rollout_generate_returns_what_generate_returns(backend, n, repeats):
+    """TRL's rollout call, ``model.generate(input_ids, attention_mask, generation_config=...)``, on a
+    left-padded batch with the policy in training mode, two EOS ids (one the model emits often, so
+    rows end at different steps) and seeded sampling: the fast loop's tensor equals generate()'s.
+    ``repeats``: each prompt on that many rows in a row, as TRL lays out a group (prefilled once)."""
+    from collections import Counter
+
+    from core.fast_decode import rollout_generate
+    from core.modeling import prompt_ids
+
+    model, tok = backend.model, backend.tok
+    ids = [prompt_ids(tok, p) for p in _prompts(7) for _ in range(repeats)]
+    batch = tok.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+    assert (batch["attention_mask"] == 0).any()  # really padded
+    with torch.inference_mode():
+        greedy = type(model).generate(model, **batch, max_new_tokens=18, do_sample=False, pad_token_id=tok.pad_token_id)
+    frequent = Counter(greedy[:, batch["input_ids"].shape[1] + 2:].flatten().tolist()).most_common(1)[0][0]
+    config = _trl_config(tok, [tok.eos_token_id, frequent], num_return_sequences=n)
+    model.train()
+    try:
+        outs = []
+        for run in (lambda: type(model).generate(model, **batch, generation_config=config),
+                    lambda: rollout_generate(model, **batch, generation_config=config)):
+            torch.manual_seed(11)
+            outs.append(run())
+    finally:
+        model.eval()
+    ref, out = outs
+    assert out.shape == ref.shape and torch.equal(out, ref)
+    new = ref[:, batch["input_ids"].shape[1]:]
+    assert (new == tok.pad_token_id).any(dim=1).any() and not (new == tok.pad_token_id).any(dim=1).all()
+
+
+def test_rollout_generate_hands_what_it_does_not_cover_to_generate(backend):
+    """Beam search is not the fast loop's: the stand-in passes the call on, and the result is generate()'s."""
+    from core.fast_decode import rollout_generate
+    from core.modeling import prompt_ids
+
+    model, tok = backend.model, backend.tok
+    batch = tok.pad({"input_ids": [prompt_ids(tok, p) for p in _prompts(3)]}, padding=True, return_tensors="pt")
+    config = _trl_config(tok, [tok.eos_token_id], do_sample=False, num_beams=2)
+    ref = type(model).generate(model, **batch, generation_config=config)
+    assert torch.equal(rollout_generate(model, **batch, generation_config=config), ref)
+
+
+def test_use_fast_rollouts_only_on_a_cpu(backend):
+    import functools
+
+    from core.fast_decode import default_loop, use_fast_rollouts
+
+    assert default_loop("cpu") == "fast" and default_loop("cuda:0") == "generate"
+    model = backend.model
+    try:
+        assert not use_fast_rollouts(model, "cuda") and "generate" not in vars(model)
+        assert use_fast_rollouts(model, "cpu") and isinstance(model.generate, functools.partial)
+    finally:
+        vars(model).pop("generate", None)

@@ -66,3 +66,10 @@ def test_card_keeps_the_checkpoint_valid(smoke_store):
     r = bench("train", "grpo-1k-def", "--profile", "smoke", "--store", str(smoke_store),
               "--registry", str(ROOT / "registry.yaml"))
     assert r.returncode == 0 and "already built" in r.stdout, r.stdout + r.stderr
+
+
+def test_grpo_rollouts_record_the_fast_loop_on_a_cpu(smoke_store):
+    """TRL's rollouts are sampled by core.fast_decode on a CPU (token-identical to generate():
+    tests/test_fast_decode.py), and the manifest says so."""
+    manifest = json.loads((_ckpt(smoke_store, "grpo-1k-def") / "manifest.json").read_text())
+    assert manifest["train_metrics"]["rollouts"] == {"engine": "transformers", "loop": "fast"}

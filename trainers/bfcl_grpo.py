@@ -207,10 +207,19 @@ class Sampler:
         """``n`` sampled completions per prompt (token ids, cut after EOS), grouped per prompt."""
         import torch
 
-        batch = self.tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt")
-        batch = {k: v.to(next(self.model.parameters()).device) for k, v in batch.items()}
+        from core.fast_decode import default_loop, generate_batch
+
+        dev = next(self.model.parameters()).device
         eos = self.tok.eos_token_id
         self.model.eval()
+        if default_loop(dev) == "fast":  # the same tokens as generate() below (tests/test_fast_decode.py)
+            decode = {"do_sample": True, "temperature": self.h["temperature"], "top_p": self.h["top_p"],
+                      "repetition_penalty": self.h["repetition_penalty"]}
+            with torch.no_grad():
+                return generate_batch(self.model, prompts, self.h["max_completion_length"], eos, self.tok.pad_token_id,
+                                      decode, n=n, device=dev)
+        batch = self.tok.pad({"input_ids": prompts}, padding=True, return_tensors="pt")
+        batch = {k: v.to(dev) for k, v in batch.items()}
         with torch.no_grad():
             out = self.model.generate(**batch, do_sample=True, temperature=self.h["temperature"], top_p=self.h["top_p"],
                                       repetition_penalty=self.h["repetition_penalty"],

@@ -4,6 +4,8 @@ The batch follows ``batch_size_unit`` (core/batching.py: ``unsloth``, the thesis
 batch, or ``prompts``). Prompts longer than ``max_prompt_length`` tokens are dropped before
 training (and counted in the manifest), never cut: TRL 1.x has no prompt truncation of its own.
 Intrinsic rewards get the live policy through ``core.rewards.bind_policy`` and run on its device.
+On a CPU the rollouts are sampled by ``core.fast_decode`` in place of HF ``generate`` (token-identical,
+~1.5x faster on the tiny model; ``rollouts.loop`` in the manifest).
 
 Under ``accelerate launch`` (N processes) the recipe's global batch is kept: gradient accumulation
 (else the per-device batch) is divided by N (``core.batching.split_over_processes``), so TRL's
@@ -36,6 +38,7 @@ def train(job, out_dir: Path) -> dict:
 
     from core import rewards as reward_lib
     from core.device import device
+    from core.fast_decode import use_fast_rollouts
     from core.sources.math import grpo_examples
 
     from .loading import load_for_training, resume_point
@@ -58,6 +61,8 @@ def train(job, out_dir: Path) -> dict:
     funcs = [reward_lib.get_reward(name) for name in job.rewards]
     trainer = GRPOTrainer(model=model, reward_funcs=funcs, args=args, train_dataset=ds, processing_class=tok)
     quiet_trainer(trainer, f"grpo {job.name}")
+    # TRL samples rollouts with model.generate: on a CPU the fast loop draws the same tokens, faster
+    loop = "fast" if not h["use_vllm"] and use_fast_rollouts(trainer.model, dev) else "generate"
     reward_lib.bind_policy(trainer.model, tok, token_budget=h["intrinsic_token_budget"])
     try:
         resumed = resume_point(work)
@@ -79,7 +84,7 @@ def train(job, out_dir: Path) -> dict:
                       "prompts_per_optimizer_step": batch.prompts_per_optimizer_step,
                       "processes": world_size(), "per_device_train_batch_size": args.per_device_train_batch_size,
                       "gradient_accumulation_steps": args.gradient_accumulation_steps},
-            "rollouts": rollout_engine(h),
+            "rollouts": rollout_engine(h, loop),
             "device": stage_device(dev, trainer.model),
             "log_history": history,
             "reward_components": components, "reward_curves": "reward_curves.png"}
@@ -126,10 +131,11 @@ def grpo_config(h: dict, work, dev: str, report, name: str = "grpo"):
     )
 
 
-def rollout_engine(h: dict) -> dict:
-    """What the manifest records about who generated the rollouts."""
+def rollout_engine(h: dict, loop: str = "generate") -> dict:
+    """What the manifest records about who generated the rollouts (``loop``: ``core.fast_decode``'s
+    or HF ``generate``; the same tokens either way)."""
     if not h["use_vllm"]:
-        return {"engine": "transformers"}
+        return {"engine": "transformers", "loop": loop}
     keys = (("vllm_server_host", "vllm_server_port") if h["vllm_mode"] == "server"
             else ("vllm_gpu_memory_utilization", "vllm_tensor_parallel_size"))
     return {"engine": "vllm", "mode": h["vllm_mode"], **{k: h[k] for k in keys}}

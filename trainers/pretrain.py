@@ -9,6 +9,7 @@ a bf16 GPU the forward runs under bf16 autocast.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from pathlib import Path
@@ -26,7 +27,7 @@ def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
     import torch
     from transformers import Qwen3ForCausalLM
 
-    from core.device import device
+    from core.device import device, intra_op_threads, solo_threads
 
     from .callbacks import stage_device
 
@@ -43,7 +44,9 @@ def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
     if spec.pretrain_copy_steps:
         with progress_bar("copy warm-up (induction)", spec.pretrain_copy_steps) as advance:
             copy_loss = copying.warm_up(model, len(tok), spec.pretrain_copy_steps, dev, advance)
-    loss = _pretrain(model, tok, texts, spec, dev)
+    # nothing else of a run can start before the base exists: its pretraining may use every core
+    with intra_op_threads(solo_threads()) if dev == "cpu" else contextlib.nullcontext():
+        loss = _pretrain(model, tok, texts, spec, dev)
     model.to("cpu")  # saved from the CPU: the files are the same whatever device trained them
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
@@ -57,8 +60,6 @@ def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
 def _pretrain(model, tok, texts: list[str], spec: BaseSpec, dev: str = "cpu") -> float:
     """nanoGPT-style loop: fixed-length windows over the tokenized corpus, AdamW, cosine decay;
     ``pretrain_copy_rows`` rows of each batch are copying rows (trainers/copying.py)."""
-    import contextlib
-
     import torch
 
     from core.device import dtype

@@ -47,7 +47,7 @@ def _loop(handle, prompts: list, max_new: int, budget_s: float = 20.0) -> list:
 def decode_paths(ctx: Context, hw: Hardware, n: int, max_new: int, rounds: int = 5) -> Measurement:
     """The hf backend's decode loops side by side, same prompts (mixed lengths), greedy, same adapter:
     today's padded batches through HF ``generate`` (dynamic KV cache), the ``fast`` loop
-    (``models.backends.fast_decode``: finished rows dropped, one prefill per prompt, reserved KV
+    (``core.fast_decode``: finished rows dropped, one prefill per prompt, reserved KV
     cache), ``generate`` with a static KV cache, and transformers' continuous batching (``hf_paged``).
 
     Padded and fast alternate for ``rounds`` rounds and each keeps its best time (``_decode_clock``):
@@ -264,7 +264,7 @@ def memory_and_store(ctx: Context) -> Measurement:
 
 
 #: `bench perf --only KEY,...`: each measurement's short key (in the order they run)
-KEYS = ("batching", "decode", "lm-eval", "lm-eval-wall", "lora", "vllm", "jobs", "cached", "grpo", "memory")
+KEYS = ("batching", "decode", "rollouts", "lm-eval", "lm-eval-wall", "lora", "vllm", "jobs", "cached", "grpo", "memory")
 
 
 def run_perf(ctx: Context, registry: str, quick: bool, only: Optional[list[str]] = None) -> list[Measurement]:
@@ -277,12 +277,14 @@ def run_perf(ctx: Context, registry: str, quick: bool, only: Optional[list[str]]
     from .hardware import probe
     from .lm_eval_compare import generation_vs_lm_eval, wall_vs_lm_eval
     from .parallel import jobs_vs_serial
+    from .rollouts import rollout_paths
 
     dev = device()
     hw = probe(dev, dtype(dev))
     steps = [
         ("batching", "generation: batched vs per-item loop", ">= 10x", lambda: generation_batching(ctx, hw, n, max_new)),
         ("decode", "generation: faster hf path vs padded batches", ">= 1.3x", lambda: decode_paths(ctx, hw, n, max_new)),
+        ("rollouts", "GRPO rollouts: fast loop vs generate", ">= 1.2x and identical", lambda: rollout_paths(ctx, hw)),
         ("lm-eval", "generation: hf backend vs lm-eval hf", ">= 1.0x", lambda: generation_vs_lm_eval(ctx, hw, n, max_new)),
         ("lm-eval-wall", "whole command: bench run vs lm_eval", ">= 2x",
          lambda: wall_vs_lm_eval(ctx, registry, n if quick else 200, max_new)),

@@ -3,7 +3,7 @@ loaded once and switched, not reloaded), length-bucketed left-padded batches, KV
 unless sampling is asked for (a temperature > 0). On the device policy's device (``core.device``)
 in its dtype. Prompts are rendered by ``core.modeling.render_prompt`` with the model's template.
 
-Each batch is decoded by ``fast_decode`` (the CPU default) or HF ``generate``: the same batches, and
+Each batch is decoded by ``core.fast_decode`` (the CPU default) or HF ``generate``: the same batches, and
 the same tokens (greedy and seeded sampling alike); ``fast`` drops finished rows, prefills each
 prompt once for n > 1 and skips peft's per-call bookkeeping, ~1.5x faster on the tiny model."""
 from __future__ import annotations
@@ -15,10 +15,9 @@ from core.progress import progress_bar
 
 
 class HFBackend:
-    #: the decode loops: "fast" (``fast_decode``: finished rows leave the batch, one prefill per
-    #: prompt, a reserved KV cache; token-identical greedy output) or "generate" (HF ``generate``
-    #: per batch). The default is "fast" on CPU, where `bench perf` (decode_paths) measured it
-    #: faster with identical completions; "generate" elsewhere until a GPU run shows the same.
+    #: the decode loops: "fast" (``core.fast_decode``: finished rows leave the batch, one prefill per
+    #: prompt, a reserved KV cache; token-identical output) or "generate" (HF ``generate`` per
+    #: batch). The default is ``core.fast_decode.default_loop``: "fast" on a CPU, "generate" elsewhere.
     LOOPS = ("fast", "generate")
 
     def __init__(self, base_spec, base_path: Optional[Path], device: Optional[str] = None,
@@ -26,10 +25,11 @@ class HFBackend:
         import torch
 
         from core.device import device as pick_device
+        from core.fast_decode import default_loop
         from core.modeling import load_base
 
         self.device = device or pick_device()
-        self.loop = loop or ("fast" if str(self.device).startswith("cpu") else "generate")
+        self.loop = loop or default_loop(self.device)
         if self.loop not in self.LOOPS:
             from core.errors import BadInput
 
@@ -82,7 +82,7 @@ class HFBackend:
         with progress_bar(label, len(ids)) as advance, torch.inference_mode():
             # the fast loop drives a decoder-only forward (as generate() does for one); others keep generate()
             if self.loop == "fast" and not getattr(self.model.config, "is_encoder_decoder", False):
-                from .fast_decode import generate_all
+                from core.fast_decode import generate_all
 
                 def store(idx, toks):
                     done = []

@@ -48,11 +48,13 @@ def _hooked(module) -> bool:
 
 def _eligible(module):
     """(base, A, B, scaling) when ``module`` is a vanilla, unmerged, enabled, single-adapter peft
-    LoRA Linear over a plain nn.Linear in inference; None otherwise."""
+    LoRA Linear over a plain nn.Linear with no active dropout; None otherwise."""
     import torch.nn as nn
     from peft.tuners.lora.layer import Linear as LoraLinear
 
-    if type(module) is not LoraLinear or module.disable_adapters or module.merged or module.training:
+    # a module in training mode qualifies: peft's forward differs there only by the dropout,
+    # checked below (TRL samples GRPO rollouts with the policy in training mode)
+    if type(module) is not LoraLinear or module.disable_adapters or module.merged:
         return None
     active = list(module.active_adapters)
     if len(active) != 1 or active[0] not in module.lora_A or active[0] in module.lora_variant:

@@ -1,5 +1,7 @@
-"""A decode loop around a causal LM's forward, for the hf backend: what HF ``generate`` computes for
-one left-padded batch, without the work that does not change the result.
+"""A decode loop around a causal LM's forward: what HF ``generate`` computes for one left-padded
+batch, without the work that does not change the result. The hf backend decodes with it, and the
+GRPO trainers sample their rollouts with it (``rollout_generate`` stands in for TRL's
+``model.generate`` call; BFCL GRPO calls ``generate_batch``), on CPUs: ``default_loop``.
 
 - **Finished rows leave the batch.** ``generate`` keeps computing a row that emitted EOS until the
   last row of its batch ends (in-domain completions average ~47 of 72 tokens); here finished rows
@@ -88,10 +90,17 @@ def new_cache(model, reserve: int, reserved: bool = True):
     return cache
 
 
-def processors(model, decode: dict, prompt_len: int, device):
-    """HF's logits processors for these generate() arguments (merged with the model's generation
-    config exactly as ``generate`` merges them)."""
-    config, _ = model._prepare_generation_config(None, **decode)
+def default_loop(device) -> str:
+    """``"fast"`` on a CPU, where `bench perf` (decode_paths) measured it faster with identical
+    completions; ``"generate"`` elsewhere (on an H100 it was slower) until a GPU run shows otherwise."""
+    return "fast" if str(device).startswith("cpu") else "generate"
+
+
+def processors(model, decode: dict, prompt_len: int, device, config=None):
+    """HF's logits processors for these generate() arguments (``config``: a GenerationConfig passed
+    as ``generate(generation_config=...)``), merged with the model's generation config exactly as
+    ``generate`` merges them."""
+    config, _ = model._prepare_generation_config(config, **decode)
     # as generate() does before building them: EOS-aware processors (min_length, ...) read tensors
     model._prepare_special_tokens(config, True, device=device)
     procs = model._get_logits_processor(generation_config=config, input_ids_seq_length=prompt_len,
@@ -100,11 +109,17 @@ def processors(model, decode: dict, prompt_len: int, device):
     return procs, bool(config.do_sample)
 
 
-def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, eos: int, pad: int, decode: dict,
-                   n: int = 1, device="cpu", compact_every: int = 4, reserved: bool = True) -> list[list[int]]:
+def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, eos, pad: int, decode: dict,
+                   n: int = 1, device="cpu", compact_every: int = 4, reserved: bool = True,
+                   config=None) -> list[list[int]]:
     """Completion token ids for one batch of prompt ids (as generate() returns them after the prompt,
-    cut after EOS), ``n`` per prompt in prompt order (len(prompts) * n lists)."""
+    cut after EOS), ``n`` per prompt in prompt order (len(prompts) * n lists). ``eos``: one id or
+    several (any of them ends a row, as generate() stops on any of a config's EOS ids);
+    ``config``: a GenerationConfig that ``decode`` is merged into, as generate() merges it."""
     import torch
+
+    stops = {int(eos)} if isinstance(eos, int) else {int(e) for e in eos}
+    stop_ids = torch.tensor(sorted(stops), dtype=torch.long, device=device)
 
     do_sample = bool(decode.get("do_sample"))
     rows = len(prompts)
@@ -118,7 +133,7 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, eos: in
     positions = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
     padded = not bool((mask == 1).all())  # generate() drops an all-ones mask (faster mask creation)
     procs, do_sample = processors(model, {**decode, "eos_token_id": eos, "pad_token_id": pad,
-                                          "max_new_tokens": max_new_tokens}, width, device)
+                                          "max_new_tokens": max_new_tokens}, width, device, config)
     cache = new_cache(model, max_new_tokens, reserved)
     keep = {"logits_to_keep": 1} if model._supports_logits_to_keep() else {}  # as generate() decides
     out = model(input_ids=ids, attention_mask=mask if padded else None, position_ids=positions, cache=cache,
@@ -153,9 +168,9 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, eos: in
             nxt = torch.argmax(scores, dim=-1)
         nxt = torch.where(done, torch.full_like(nxt, pad), nxt)  # as generate(): finished rows get pad
         for r, t in zip(live.tolist(), nxt.tolist()):
-            if not tokens[r] or tokens[r][-1] != eos:
+            if not tokens[r] or tokens[r][-1] not in stops:
                 tokens[r].append(t)
-        done = done | (nxt == eos)
+        done = done | torch.isin(nxt, stop_ids)
         if step == max_new_tokens - 1 or bool(done.all()):
             break
         if len(procs):  # only processors read the sequence so far
@@ -197,3 +212,74 @@ def generate_all(model, ids: list[list[int]], order: list[int], batch_size: int,
             on_batch_ids(idx, [part[i] for i in idx])
     return result
 
+
+
+# generate() arguments the stand-in below takes over; any other keyword goes to generate() itself
+_ROLLOUT_KWARGS = {"input_ids", "attention_mask", "generation_config"}
+
+
+def rollout_generate(model, input_ids=None, attention_mask=None, generation_config=None, **kwargs):
+    """``model.generate(input_ids, attention_mask=..., generation_config=...)`` by the fast loop:
+    the same tensor generate() returns (the prompts, then each row's completion, ``pad`` after its
+    EOS), the same tokens. TRL's GRPOTrainer calls ``generate`` this way for its rollouts.
+
+    It covers a left-padded batch of plain sampling or greedy search with ``max_new_tokens`` (what
+    GRPO asks for); beam search, assistant models, streamers, stop strings, ``return_dict_in_generate``
+    or any other argument go to generate() itself."""
+    import torch
+
+    from transformers import GenerationConfig
+
+    def fallback():
+        return type(model).generate(model, input_ids=input_ids, attention_mask=attention_mask,
+                                    generation_config=generation_config, **kwargs)
+
+    if kwargs or input_ids is None or input_ids.dim() != 2:
+        return fallback()
+    config, _ = model._prepare_generation_config(
+        generation_config if generation_config is not None else GenerationConfig())
+    plain = (config.num_beams == 1 and config.max_new_tokens and config.eos_token_id is not None
+             and config.pad_token_id is not None and not config.stop_strings and not config.return_dict_in_generate
+             and config.cache_implementation is None and getattr(config, "assistant_model", None) is None
+             and not getattr(config, "prompt_lookup_num_tokens", None))
+    mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+    filled = mask.sum(-1)
+    left_padded = bool((mask.flip(-1).cumprod(-1).sum(-1) == filled).all()) and bool((filled > 0).all())
+    if not plain or not left_padded:
+        return fallback()
+    width = input_ids.shape[1]
+    prompts = [row[width - int(k):].tolist() for row, k in zip(input_ids, filled)]
+    n = config.num_return_sequences or 1
+    # TRL repeats each prompt num_generations times in a row: prefill it once (generate_batch's n)
+    k = _runs(prompts)
+    from .lean_lora import lean_lora
+
+    # as generate() runs: without autograd. The lean LoRA forward reads the weights as they are now.
+    with torch.no_grad(), lean_lora(model):
+        # the caller's config, not the merged one: generate_batch merges it as generate() does
+        tokens = generate_batch(model, prompts[::k], config.max_new_tokens, config.eos_token_id, config.pad_token_id,
+                                {}, n=n * k, device=input_ids.device, config=generation_config)
+    longest = max((len(t) for t in tokens), default=0)
+    completion = torch.full((len(tokens), longest), config.pad_token_id, dtype=input_ids.dtype, device=input_ids.device)
+    for r, t in enumerate(tokens):
+        completion[r, :len(t)] = torch.tensor(t, dtype=input_ids.dtype)
+    return torch.cat([input_ids.repeat_interleave(n, dim=0), completion], dim=-1)
+
+
+def _runs(rows: list[list[int]]) -> int:
+    """The largest k such that the rows are runs of k equal rows (1 when there are none)."""
+    for k in range(len(rows), 1, -1):
+        if len(rows) % k == 0 and all(rows[i] == rows[i - i % k] for i in range(len(rows))):
+            return k
+    return 1
+
+
+def use_fast_rollouts(model, device) -> bool:
+    """Make ``model.generate`` (an attribute of this instance only) the fast loop where
+    ``default_loop(device)`` picks it. True when it did."""
+    import functools
+
+    if default_loop(device) != "fast" or getattr(model.config, "is_encoder_decoder", False):
+        return False
+    model.generate = functools.partial(rollout_generate, model)
+    return True

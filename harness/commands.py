@@ -336,7 +336,10 @@ def cmd_perf(args) -> int:
     else:
         from .perf.report import table
 
-        out.print(table(results, f"bench perf (profile {ctx.profile_name}{', quick' if args.quick else ''})"))
+        from core.device import deterministic
+
+        out.print(table(results, f"bench perf (profile {ctx.profile_name}{', quick' if args.quick else ''}, "
+                                 f"determinism {deterministic()})"))
     failed = [m.name for m in results if m.status == "FAILED"]
     if failed:
         print(f"bench perf: {len(failed)} measurement(s) did not run: {'; '.join(failed)}", file=sys.stderr)

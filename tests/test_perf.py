@@ -14,7 +14,7 @@ def test_perf_quick_runs(smoke_store, tmp_path):
     r = bench("perf", "--quick", "--json", "--profile", "smoke", "--store", str(store), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = {m["name"]: m for m in json.loads(r.stdout)}
-    assert len(rows) == 11  # every measurement but vllm and jobs (full run only), and the device probes
+    assert len(rows) == 12  # every measurement but vllm and jobs (full run only), and the device probes
     for m in rows.values():  # every peer ran: a FAILED line has no value and says why
         assert m["status"] != "FAILED" and m["error"] is None, m
         assert math.isfinite(m["value"]) and m["value"] > 0, m
@@ -24,6 +24,8 @@ def test_perf_quick_runs(smoke_store, tmp_path):
     assert cached["detail"].startswith("0 model calls")
     rollouts = rows["GRPO rollouts: fast loop vs generate"]["detail"]  # the GRPO trainers' sampler
     assert "tensors identical: yes" in rollouts and "the trainers' loop here: fast" in rollouts
+    assert "determinism strict" in rows["device probes (same process)"]["detail"]  # the switches it ran under
+    assert "weights byte-identical: yes" in rows["tiny base pretraining: every core vs one thread"]["detail"]
     bound = rows["generation: best hf path vs the decode bound"]  # the 25% target is a GPU's; a figure here
     assert bound["target"] == "figure" and "% of the bound" in bound["detail"]
 

@@ -23,7 +23,12 @@ from core.thesis_format import SYSTEM_PROMPT
 from . import copying
 
 
-def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
+def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path, threads: int | None = None) -> dict:
+    """Pretrain and save the tiny base. ``threads``: intra-op threads of the training loops on a
+    CPU; by default every core (``core.device.solo_threads``), as nothing else of a run can start
+    before the base exists."""
+    import time
+
     import torch
     from transformers import Qwen3ForCausalLM
 
@@ -41,12 +46,14 @@ def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
     torch.manual_seed(spec.seed)
     model = Qwen3ForCausalLM(tiny_config(spec, tok)).to(dev)
     copy_loss = None
-    if spec.pretrain_copy_steps:
-        with progress_bar("copy warm-up (induction)", spec.pretrain_copy_steps) as advance:
-            copy_loss = copying.warm_up(model, len(tok), spec.pretrain_copy_steps, dev, advance)
-    # nothing else of a run can start before the base exists: its pretraining may use every core
-    with intra_op_threads(solo_threads()) if dev == "cpu" else contextlib.nullcontext():
+    started = time.perf_counter()
+    with intra_op_threads(threads or solo_threads()) if dev == "cpu" else contextlib.nullcontext():
+        if spec.pretrain_copy_steps:
+            with progress_bar("copy warm-up (induction)", spec.pretrain_copy_steps) as advance:
+                copy_loss = copying.warm_up(model, len(tok), spec.pretrain_copy_steps, dev, advance)
         loss = _pretrain(model, tok, texts, spec, dev)
+        torch_threads = torch.get_num_threads()
+    seconds = time.perf_counter() - started
     model.to("cpu")  # saved from the CPU: the files are the same whatever device trained them
     model.generation_config.eos_token_id = tok.eos_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
@@ -54,7 +61,8 @@ def build_tiny(spec: BaseSpec, data: DataSpec, out_dir: Path) -> dict:
     tok.save_pretrained(out_dir)
     extra = {"copy_warmup_final_loss": copy_loss} if copy_loss is not None else {}
     return {"pretrain_final_loss": loss, **extra, "parameters": sum(p.numel() for p in model.parameters()),
-            "pretrain_texts": len(texts), "device": {**stage_device(dev), "weights_dtype": "float32"}}
+            "pretrain_texts": len(texts), "pretrain_seconds": round(seconds, 1), "pretrain_threads": torch_threads,
+            "device": {**stage_device(dev), "weights_dtype": "float32"}}
 
 
 def _pretrain(model, tok, texts: list[str], spec: BaseSpec, dev: str = "cpu") -> float:

@@ -264,7 +264,8 @@ def memory_and_store(ctx: Context) -> Measurement:
 
 
 #: `bench perf --only KEY,...`: each measurement's short key (in the order they run)
-KEYS = ("batching", "decode", "rollouts", "lm-eval", "lm-eval-wall", "lora", "vllm", "jobs", "cached", "grpo", "memory")
+KEYS = ("batching", "decode", "rollouts", "lm-eval", "lm-eval-wall", "lora", "vllm", "jobs", "pretrain", "cached", "grpo",
+        "memory")
 
 
 def run_perf(ctx: Context, registry: str, quick: bool, only: Optional[list[str]] = None) -> list[Measurement]:
@@ -272,12 +273,13 @@ def run_perf(ctx: Context, registry: str, quick: bool, only: Optional[list[str]]
     plan = make_plan(ctx.reg, ctx.profile_name, ["sft"], [], ctx.ckpts)
     train_missing(ctx, plan)
     n, max_new = (16, 24) if quick else (128, ctx.profile.generation.max_new_tokens)
-    from core.device import device, dtype
+    from core.device import deterministic, device, dtype, machine
 
     from .hardware import probe
     from .lm_eval_compare import generation_vs_lm_eval, wall_vs_lm_eval
     from .parallel import jobs_vs_serial
     from .rollouts import rollout_paths
+    from .threads import pretrain_threads
 
     dev = device()
     hw = probe(dev, dtype(dev))
@@ -292,6 +294,8 @@ def run_perf(ctx: Context, registry: str, quick: bool, only: Optional[list[str]]
         # starting a vLLM server takes 30-60 s here; four trainings twice, minutes: the full run only
         ("vllm", "generation: vLLM server vs hf backend", "figure", lambda: vllm_vs_hf(ctx, hw, n, max_new)),
         ("jobs", "bench run: --jobs auto vs --jobs 1", ">= 1.3x", lambda: jobs_vs_serial(ctx, registry)),
+        ("pretrain", "tiny base pretraining: every core vs one thread", ">= 1.1x and identical",
+         lambda: pretrain_threads(ctx, 20 if quick else 100)),
         ("cached", "fully cached bench run (wall s)", "0 model calls and <= 3 s", lambda: cached_run(ctx, registry)),
         ("grpo", "GRPO step time: hybrid vs 1k-def", "<= 1.15x", lambda: grpo_overhead(ctx, 3 if quick else 10)),
         ("memory", "peak RSS (MB) of this run; store bytes/item", "informational", lambda: memory_and_store(ctx)),
@@ -303,8 +307,9 @@ def run_perf(ctx: Context, registry: str, quick: bool, only: Optional[list[str]]
         if key in wanted:
             got = guarded(name, target, fn)
             results += got if isinstance(got, list) else [got]
+    # a figure is read with the switches it ran under: strict determinism costs a GPU ~20% (docs/reproducibility.md)
     results.append(Measurement("device probes (same process)", hw.bandwidth / 1e9, "informational", True,
-                               f"GB/s; {hw.describe()}"))
+                               f"GB/s; {hw.describe()}; determinism {deterministic()}; {machine()}"))
     return results
 
 

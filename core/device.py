@@ -116,13 +116,55 @@ def intra_op_threads(n: int):
         torch.set_num_threads(before)
 
 
+MALLOC_ENV = "GRPO_BENCH_MALLOC"
+_ALLOCATOR_CONFIGURED = False
+
+
+def configure_allocator() -> bool:
+    """Keep freed memory in this process's heap instead of handing it back to the kernel (glibc's
+    malloc, once per process; True when applied). ``$GRPO_BENCH_MALLOC=system`` keeps glibc's
+    defaults, and so does any MALLOC_* or GLIBC_TUNABLES setting of the user's.
+
+    By default glibc serves blocks above a moving threshold with fresh ``mmap``s and trims the
+    heap's free top, so each training step or decode batch faults its buffers in again:
+    ~110,000 page faults a second per worker in the demo, a fifth to a quarter of its CPU time
+    in the kernel. With the threshold at its 32 MiB maximum and trimming above 1 GiB, measured
+    on the AMD EPYC (one thread): evaluating SFT on every suite 64.5 s -> 58.8 s (faults 1.85M ->
+    0.95M), 6 GRPO steps 30.8 s -> 27.7 s, 60 pretraining steps 45.6 s -> 41.1 s; every
+    output byte-identical (an allocator places memory, it does not change arithmetic).
+    ``bench perf --only allocator`` measures it side by side."""
+    global _ALLOCATOR_CONFIGURED
+    if _ALLOCATOR_CONFIGURED:
+        return True
+    mode = os.environ.get(MALLOC_ENV, "tuned").strip().lower() or "tuned"
+    if mode not in ("tuned", "system"):
+        from .errors import BadInput
+
+        raise BadInput(f"{MALLOC_ENV} must be tuned or system (got '{mode}')")
+    if mode == "system" or "GLIBC_TUNABLES" in os.environ or any(k.startswith("MALLOC_") for k in os.environ):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3  # glibc's <malloc.h>
+        ok = all(libc.mallopt(opt, value) == 1 for opt, value in (
+            (m_mmap_threshold, 32 << 20), (m_trim_threshold, 1 << 30), (m_top_pad, 64 << 20)))
+    except (OSError, AttributeError):  # not glibc (macOS, musl): its allocator as it is
+        return False
+    _ALLOCATOR_CONFIGURED = ok
+    return ok
+
+
 def configure_process() -> None:
     """Set the thread policy for this process; call before torch is imported (the CLI does).
 
     OpenMP reads OMP_NUM_THREADS once, at library load; a passive wait policy makes idle
     threads sleep instead of spinning, so a neighbour process is not starved either. An
-    explicit OMP_NUM_THREADS from the user wins.
+    explicit OMP_NUM_THREADS from the user wins. It also tunes the allocator
+    (``configure_allocator``).
     """
+    configure_allocator()
     n = str(cpu_threads())
     os.environ.setdefault("OMP_NUM_THREADS", n)
     os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])

@@ -52,6 +52,9 @@ def threads_per_job(jobs: int) -> int:
 
 
 def _init_worker(threads: int) -> None:
+    from core.device import configure_allocator
+
+    configure_allocator()
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
     os.environ[PROGRESS_ENV] = "lines"  # rich bars of N processes on one terminal would interleave
 

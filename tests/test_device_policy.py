@@ -54,6 +54,21 @@ def test_more_threads_train_the_same_bits():
     assert outs[0].stdout == outs[1].stdout
 
 
+def test_allocator_is_tuned_unless_the_user_set_it():
+    """glibc's heap keeps freed memory (fewer page faults); ``system`` or any MALLOC_* of the
+    user's leaves glibc's defaults, and a bad value is a one-line error."""
+    def applied(**env):
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != device.MALLOC_ENV}
+        out = subprocess.run([sys.executable, "-c", "from core import device; print(device.configure_allocator())"],
+                             capture_output=True, text=True, env={**base, **env}, timeout=120)
+        return out.stdout.strip() or out.stderr.strip().splitlines()[-1]
+
+    assert applied() == "True"
+    assert applied(**{device.MALLOC_ENV: "system"}) == "False"
+    assert applied(MALLOC_ARENA_MAX="2") == "False"
+    assert "must be tuned or system" in applied(**{device.MALLOC_ENV: "fast"})
+
+
 def test_configure_process_sets_openmp_before_torch_loads():
     code = ("import os; from core import device; device.configure_process(); import torch; "
             "print(os.environ['OMP_WAIT_POLICY'], torch.get_num_threads())")

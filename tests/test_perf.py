@@ -14,7 +14,7 @@ def test_perf_quick_runs(smoke_store, tmp_path):
     r = bench("perf", "--quick", "--json", "--profile", "smoke", "--store", str(store), timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     rows = {m["name"]: m for m in json.loads(r.stdout)}
-    assert len(rows) == 12  # every measurement but vllm and jobs (full run only), and the device probes
+    assert len(rows) == 13  # every measurement but vllm and jobs (full run only), and the device probes
     for m in rows.values():  # every peer ran: a FAILED line has no value and says why
         assert m["status"] != "FAILED" and m["error"] is None, m
         assert math.isfinite(m["value"]) and m["value"] > 0, m

@@ -264,8 +264,8 @@ def memory_and_store(ctx: Context) -> Measurement:
 
 
 #: `bench perf --only KEY,...`: each measurement's short key (in the order they run)
-KEYS = ("batching", "decode", "rollouts", "lm-eval", "lm-eval-wall", "lora", "vllm", "jobs", "pretrain", "cached", "grpo",
-        "memory")
+KEYS = ("batching", "decode", "rollouts", "lm-eval", "lm-eval-wall", "lora", "vllm", "jobs", "pretrain", "allocator",
+        "cached", "grpo", "memory")
 
 
 def run_perf(ctx: Context, registry: str, quick: bool, only: Optional[list[str]] = None) -> list[Measurement]:
@@ -278,6 +278,7 @@ def run_perf(ctx: Context, registry: str, quick: bool, only: Optional[list[str]]
     from .hardware import probe
     from .lm_eval_compare import generation_vs_lm_eval, wall_vs_lm_eval
     from .parallel import jobs_vs_serial
+    from .allocator import allocator
     from .rollouts import rollout_paths
     from .threads import pretrain_threads
 
@@ -296,6 +297,7 @@ def run_perf(ctx: Context, registry: str, quick: bool, only: Optional[list[str]]
         ("jobs", "bench run: --jobs auto vs --jobs 1", ">= 1.3x", lambda: jobs_vs_serial(ctx, registry)),
         ("pretrain", "tiny base pretraining: every core vs one thread", ">= 1.1x and identical",
          lambda: pretrain_threads(ctx, 20 if quick else 100)),
+        ("allocator", "evaluation: tuned heap vs glibc's defaults", ">= 1.05x", lambda: allocator(ctx, registry)),
         ("cached", "fully cached bench run (wall s)", "0 model calls and <= 3 s", lambda: cached_run(ctx, registry)),
         ("grpo", "GRPO step time: hybrid vs 1k-def", "<= 1.15x", lambda: grpo_overhead(ctx, 3 if quick else 10)),
         ("memory", "peak RSS (MB) of this run; store bytes/item", "informational", lambda: memory_and_store(ctx)),

@@ -3,15 +3,13 @@ evaluation in two fresh processes, side by side. The setting is process-wide and
 undone, hence the subprocesses."""
 from __future__ import annotations
 
-import json
-import os
 import tempfile
 from pathlib import Path
 
 from core.context import Context
 
-from .measure import Measurement, _timed, failed, last_line
-from .parallel import _bench, _seeded_store
+from .measure import Measurement, failed
+from .parallel import _seeded_store, run_tables
 
 
 def allocator(ctx: Context, registry: str) -> Measurement:
@@ -24,20 +22,11 @@ def allocator(ctx: Context, registry: str) -> Measurement:
     times, tables = {}, {}
     with tempfile.TemporaryDirectory(prefix="bench-malloc-") as tmp:
         for mode in ("system", "tuned"):
-            store = _seeded_store(ctx, Path(tmp, mode))
-            old = os.environ.get(MALLOC_ENV)
-            os.environ[MALLOC_ENV] = mode
-            try:
-                times[mode], r = _timed(lambda: _bench("run", "--profile", ctx.profile_name, "--models", "sft",
-                                                       "--suite", "all", "--jobs", "1", "--store", str(store),
-                                                       "--registry", registry))
-            finally:
-                os.environ.pop(MALLOC_ENV) if old is None else os.environ.__setitem__(MALLOC_ENV, old)
-            if r.returncode != 0:
-                return failed(name, target, f"{MALLOC_ENV}={mode} exited {r.returncode}: {last_line(r.stderr or r.stdout)}")
-            _bench("report", "--profile", ctx.profile_name, "--store", str(store), "--format", "json",
-                   "--registry", registry)
-            tables[mode] = json.loads((store / "reports" / "report.json").read_text())["tables"]
+            times[mode], tables[mode], why = run_tables(ctx, registry, _seeded_store(ctx, Path(tmp, mode)),
+                                                        "--models", "sft", "--suite", "all", "--jobs", "1",
+                                                        env={MALLOC_ENV: mode})
+            if why:
+                return failed(name, target, f"{MALLOC_ENV}={mode} {why}")
     if tables["system"] != tables["tuned"]:
         return failed(name, target, "the two runs printed different tables")
     ratio = times["system"] / times["tuned"]

@@ -37,6 +37,23 @@ def _seeded_store(ctx: Context, folder: Path) -> Path:
     return folder
 
 
+def run_tables(ctx: Context, registry: str, store: Path, *run_args: str, env: dict | None = None):
+    """(seconds, tables of its report, None) for one ``bench run`` subprocess on ``store``, or
+    (seconds, None, why) when it exited non-zero: a side that failed is no measurement."""
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        seconds, r = _timed(lambda: _bench("run", "--profile", ctx.profile_name, *run_args, "--store", str(store),
+                                           "--registry", registry))
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    if r.returncode != 0:
+        return seconds, None, f"exited {r.returncode}: {last_line(r.stderr or r.stdout)}"
+    _bench("report", "--profile", ctx.profile_name, "--store", str(store), "--format", "json", "--registry", registry)
+    return seconds, json.loads((store / "reports" / "report.json").read_text())["tables"], None
+
+
 def jobs_vs_serial(ctx: Context, registry: str) -> Measurement:
     from harness.scheduler import default_jobs
 
@@ -49,14 +66,10 @@ def jobs_vs_serial(ctx: Context, registry: str) -> Measurement:
         stores, times = {}, {}
         for label in ("1", "auto"):
             store = _seeded_store(ctx, Path(tmp, f"jobs-{label}"))
-            times[label], r = _timed(lambda: _bench("run", "--profile", ctx.profile_name, "--models", MODELS,
-                                                    "--suite", "indomain", "--jobs", label, "--store", str(store),
-                                                    "--registry", registry))
-            if r.returncode != 0:
-                return failed(name, target, f"--jobs {label} exited {r.returncode}: {last_line(r.stderr or r.stdout)}")
-            _bench("report", "--profile", ctx.profile_name, "--store", str(store), "--format", "json",
-                   "--registry", registry)
-            stores[label] = json.loads((store / "reports" / "report.json").read_text())["tables"]
+            times[label], stores[label], why = run_tables(ctx, registry, store, "--models", MODELS,
+                                                          "--suite", "indomain", "--jobs", label)
+            if why:
+                return failed(name, target, f"--jobs {label} {why}")
     if stores["1"] != stores["auto"]:
         return failed(name, target, "the two runs printed different tables")
     ratio = times["1"] / times["auto"]

@@ -3,13 +3,10 @@ evaluation in two fresh processes, side by side. The setting is process-wide and
 undone, hence the subprocesses."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 from core.context import Context
 
 from .measure import Measurement, failed
-from .parallel import _seeded_store, run_tables
+from .parallel import side_by_side
 
 
 def allocator(ctx: Context, registry: str) -> Measurement:
@@ -19,16 +16,10 @@ def allocator(ctx: Context, registry: str) -> Measurement:
 
     name = "evaluation: tuned heap vs glibc's defaults"
     target = ">= 1.05x"
-    times, tables = {}, {}
-    with tempfile.TemporaryDirectory(prefix="bench-malloc-") as tmp:
-        for mode in ("system", "tuned"):
-            times[mode], tables[mode], why = run_tables(ctx, registry, _seeded_store(ctx, Path(tmp, mode)),
-                                                        "--models", "sft", "--suite", "all", "--jobs", "1",
-                                                        env={MALLOC_ENV: mode})
-            if why:
-                return failed(name, target, f"{MALLOC_ENV}={mode} {why}")
-    if tables["system"] != tables["tuned"]:
-        return failed(name, target, "the two runs printed different tables")
+    times, why = side_by_side(ctx, registry, {mode: (("--models", "sft", "--suite", "all", "--jobs", "1"),
+                                                     {MALLOC_ENV: mode}) for mode in ("system", "tuned")})
+    if why:
+        return failed(name, target, why)
     ratio = times["system"] / times["tuned"]
     return Measurement(name, ratio, target, ratio >= 1.05,
                        f"profile {ctx.profile_name}: sft on every suite, one process each: glibc defaults "

@@ -54,6 +54,21 @@ def run_tables(ctx: Context, registry: str, store: Path, *run_args: str, env: di
     return seconds, json.loads((store / "reports" / "report.json").read_text())["tables"], None
 
 
+def side_by_side(ctx: Context, registry: str, sides: dict[str, tuple[tuple[str, ...], dict]]):
+    """Each side's ``bench run`` (its arguments and environment) from a store seeded with the base
+    and SFT: (seconds per side, None), or (that, why) when a side failed or the tables differ."""
+    times, tables = {}, {}
+    with tempfile.TemporaryDirectory(prefix="bench-sides-") as tmp:
+        for i, (label, (args, env)) in enumerate(sides.items()):
+            times[label], tables[label], why = run_tables(ctx, registry, _seeded_store(ctx, Path(tmp, str(i))), *args,
+                                                          env=env)
+            if why:
+                return times, f"{label}: {why}"
+    if len({json.dumps(t, sort_keys=True) for t in tables.values()}) > 1:
+        return times, "the runs printed different tables"
+    return times, None
+
+
 def jobs_vs_serial(ctx: Context, registry: str) -> Measurement:
     from harness.scheduler import default_jobs
 
@@ -62,17 +77,12 @@ def jobs_vs_serial(ctx: Context, registry: str) -> Measurement:
     target = ">= 1.3x" if jobs > 1 else "figure"
     if jobs == 1:
         return Measurement(name, 1.0, "figure", True, "one core here: auto is --jobs 1, nothing to compare")
-    with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp:
-        stores, times = {}, {}
-        for label in ("1", "auto"):
-            store = _seeded_store(ctx, Path(tmp, f"jobs-{label}"))
-            times[label], stores[label], why = run_tables(ctx, registry, store, "--models", MODELS,
-                                                          "--suite", "indomain", "--jobs", label)
-            if why:
-                return failed(name, target, f"--jobs {label} {why}")
-    if stores["1"] != stores["auto"]:
-        return failed(name, target, "the two runs printed different tables")
-    ratio = times["1"] / times["auto"]
+    times, why = side_by_side(ctx, registry, {f"--jobs {label}": (("--models", MODELS, "--suite", "indomain",
+                                                                   "--jobs", label), {}) for label in ("1", "auto")})
+    if why:
+        return failed(name, target, why)
+    ratio = times["--jobs 1"] / times["--jobs auto"]
     return Measurement(name, ratio, target, ratio >= 1.3,
                        f"profile {ctx.profile_name}: train {MODELS} from SFT, evaluate them in-domain: "
-                       f"{times['1']:.1f}s vs {times['auto']:.1f}s with {jobs} worker processes; tables identical")
+                       f"{times['--jobs 1']:.1f}s vs {times['--jobs auto']:.1f}s with {jobs} worker processes; "
+                       "tables identical")

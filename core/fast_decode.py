@@ -120,7 +120,6 @@ def generate_batch(model, prompts: list[list[int]], max_new_tokens: int, eos, pa
 
     stops = {int(eos)} if isinstance(eos, int) else {int(e) for e in eos}
     stop_ids = torch.tensor(sorted(stops), dtype=torch.long, device=device)
-
     do_sample = bool(decode.get("do_sample"))
     rows = len(prompts)
     width = max(len(p) for p in prompts)
@@ -213,11 +212,6 @@ def generate_all(model, ids: list[list[int]], order: list[int], batch_size: int,
     return result
 
 
-
-# generate() arguments the stand-in below takes over; any other keyword goes to generate() itself
-_ROLLOUT_KWARGS = {"input_ids", "attention_mask", "generation_config"}
-
-
 def rollout_generate(model, input_ids=None, attention_mask=None, generation_config=None, **kwargs):
     """``model.generate(input_ids, attention_mask=..., generation_config=...)`` by the fast loop:
     the same tensor generate() returns (the prompts, then each row's completion, ``pad`` after its
@@ -227,8 +221,9 @@ def rollout_generate(model, input_ids=None, attention_mask=None, generation_conf
     GRPO asks for); beam search, assistant models, streamers, stop strings, ``return_dict_in_generate``
     or any other argument go to generate() itself."""
     import torch
-
     from transformers import GenerationConfig
+
+    from .lean_lora import lean_lora
 
     def fallback():
         return type(model).generate(model, input_ids=input_ids, attention_mask=attention_mask,
@@ -252,8 +247,6 @@ def rollout_generate(model, input_ids=None, attention_mask=None, generation_conf
     n = config.num_return_sequences or 1
     # TRL repeats each prompt num_generations times in a row: prefill it once (generate_batch's n)
     k = _runs(prompts)
-    from .lean_lora import lean_lora
-
     # as generate() runs: without autograd. The lean LoRA forward reads the weights as they are now.
     with torch.no_grad(), lean_lora(model):
         # the caller's config, not the merged one: generate_batch merges it as generate() does

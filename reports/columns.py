@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .metrics import bootstrap_ci, final_score, normal_ci_clipped, wilson_ci
+from .metrics import bootstrap_ci, final_score, mean_stderr, normal_ci_clipped, wilson_ci
 
 NAN = float("nan")
 
@@ -54,6 +54,9 @@ KNOWN = {c.metric: c for c in (ACCURACY, JUDGE, AVG_REWARD,
                                Column("judge_missing", "judge unparsable", "rate", "judge_missing", compare=False),
                                Column("judge_error", "judge errors", "rate", "judge_error", compare=False))}
 # not columns of their own: bookkeeping, or shown through another column
+# lm-eval aggregate -> the per-item metric it averages. Its stderr is recomputed over the cell's items:
+# a resumed cell spans several lm-eval runs, each of which reported the stderr of its own items only.
+AGGREGATE_OF = {"lm_eval_acc": "correct"}
 BOOKKEEPING = {"scored", "failed", "n_tokens", "correct", "judge", "reward_best"}
 # suites whose table carries the thesis's composite Final score
 FINAL_SUITES = {"indomain"}
@@ -126,8 +129,11 @@ def figure(col: Column, items: pd.DataFrame, ref: Optional[pd.DataFrame]) -> Fig
             return Figure(n=n)
         v = items[col.metric].dropna()
         if col.kind == "aggregate":
-            se_col = f"{col.metric}_stderr"
-            se = float(items[se_col].mean()) if se_col in items else NAN
+            se_col, per_item = f"{col.metric}_stderr", AGGREGATE_OF.get(col.metric)
+            if per_item in items and items[per_item].notna().all():
+                se = mean_stderr(items[per_item])
+            else:
+                se = float(items[se_col].mean()) if se_col in items else NAN
             value = float(v.mean())
             lo, hi = normal_ci_clipped(value, se) if 0.0 <= value <= 1.0 else (value - 1.96 * se, value + 1.96 * se)
             return Figure(value, lo, hi, n=len(v))

@@ -5,7 +5,9 @@
   percentile bootstrap of eight zeros says [0, 0]);
 - a mean of anything else (judge score, mean reward) gets a percentile bootstrap over items
   (``N_BOOT`` resamples), which stays inside the range of the values;
-- lm-eval's own aggregate is shown as lm-eval reports it, acc ± 1.96·stderr, clipped to [0, 1].
+- lm-eval's own aggregate is shown as lm-eval prints it, acc ± 1.96·stderr, clipped to [0, 1], with
+  the stderr computed by lm-eval's formula over the cell's items (``mean_stderr``): a cell that was
+  resumed spans several lm-eval runs, and each reported the stderr of its own items only.
 """
 from __future__ import annotations
 
@@ -50,6 +52,17 @@ def normal_ci_clipped(value: float, stderr: float, lo: float = 0.0, hi: float = 
     if math.isnan(value) or math.isnan(stderr):
         return (float("nan"), float("nan"))
     return max(lo, value - Z95 * stderr), min(hi, value + Z95 * stderr)
+
+
+def mean_stderr(values) -> float:
+    """Standard error of a mean as lm-eval computes it (``lm_eval.api.metrics.mean_stderr``: the
+    sample standard deviation over sqrt(n)), in its order of float operations, so a cell evaluated
+    in one lm-eval run gets the stderr lm-eval reported, bit for bit. NaN with fewer than 2 values."""
+    v = [float(x) for x in values]
+    if len(v) < 2:
+        return float("nan")
+    mu = sum(v) / len(v)
+    return math.sqrt(sum([(x - mu) ** 2 for x in v]) / (len(v) - 1)) / math.sqrt(len(v))
 
 
 def final_score(accuracy: float, judge: float, eff: float) -> float:

@@ -161,3 +161,24 @@ def test_bfcl_api_calls_readdress_the_base_and_their_generator_version_too(regis
     monkeypatch.setattr(bfcl_api_calls, "VERSION", bfcl_api_calls.VERSION + "-edited")
     assert fingerprint(reg, mixed, "base") == before["mixed"]
     assert fingerprint(reg, api, "base") != before["api"]
+
+
+def test_every_published_demo_snapshot_names_the_registrys_recipes(registry_path):
+    """`make demo [PROFILE=…]` ends with `bench reproduce docs/demo/expected[-<profile>].json`. A
+    recipe edit that re-addresses a model must come with a re-published snapshot, or every
+    reader's demo would end "not reproduced" for a reason no figure explains."""
+    import json
+
+    from benchkit import ROOT
+
+    reg = load_registry(registry_path)
+    snapshots = sorted((ROOT / "docs/demo").glob("expected*.json"))
+    assert snapshots, "no published demo snapshot"
+    for path in snapshots:
+        snap = json.loads(path.read_text())
+        profile = reg.profile(snap["profile"])
+        assert path.name == ("expected.json" if snap["profile"] == "tiny" else f"expected-{snap['profile']}.json")
+        assert set(snap["fingerprints"]) == set(reg.models), path.name
+        memo: dict = {}
+        now = {m: fingerprint(reg, profile, m, memo) for m in snap["fingerprints"]}
+        assert now == snap["fingerprints"], path.name

@@ -57,6 +57,11 @@ def _check_same(outcomes, direct: dict, items) -> dict[str, float]:
     per_item = {s["doc"][_standard.ID_FIELD]: float(s["acc"])
                 for t in _standard.TASKS.values() for s in direct["samples"].get(t, [])}
     assert {o.item_id: o.metrics["correct"] for o in outcomes} == per_item
+    from reports.metrics import mean_stderr
+    for ds, task in _standard.TASKS.items():  # the report's stderr formula is lm-eval's, to the bit
+        if task in direct["results"]:
+            correct = [o.metrics["correct"] for o in outcomes if o.dataset == ds]
+            assert mean_stderr(correct) == direct["results"][task]["acc_stderr,none"]
     for o in outcomes:  # lm-eval's own aggregate rides along on every item
         assert o.metrics["lm_eval_acc"] == pytest.approx(ours[o.dataset])
         assert 0 <= o.metrics["lm_eval_acc_stderr"] < 0.5 and o.n_tokens == 0 and o.completion

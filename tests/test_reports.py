@@ -117,15 +117,18 @@ def test_thesis_tables_read_generic_metrics_of_other_suites(tmp_path):
                                                  "perfect": float(r >= 0.95), "correct": float(r >= 0.95),
                                                  "truncated": 0.0})
               for i, r in enumerate(reward)})
+    # a resumed cell: two lm-eval runs of 20 items, each reporting the stderr of its own 20
     put_cell(ctx, "grpo-hybrid", "outdomain", "standard",
-             {f"boolq-{i}": ("boolq", {"correct": float(i % 4 != 0), "lm_eval_acc": 0.75, "lm_eval_acc_stderr": 0.05,
-                                       "n_tokens": 0.0, "scored": 1.0}) for i in range(40)})
+             {f"boolq-{i}": ("boolq", {"correct": float(i % 4 != 0), "lm_eval_acc": 0.75,
+                                       "lm_eval_acc_stderr": 0.0993399267798783, "n_tokens": 0.0, "scored": 1.0})
+              for i in range(40)})
     cells = load_cells(ctx)
     ind, ood, bfcl = (thesis_table(ctx, cells, s) for s in SPECS)
     std = suite_table(ctx, cells, "outdomain", "standard")
     assert [c.key for _, c in std.columns] == ["n", "accuracy", "lm_eval_acc"]  # lm-eval's aggregate beside ours
     lm = std.rows[0].figures[2]
-    assert (lm.value, lm.lo, lm.hi) == pytest.approx((0.75, 0.75 - 1.96 * 0.05, 0.75 + 1.96 * 0.05))
+    se = (0.75 * 0.25 * 40 / 39) ** 0.5 / 40 ** 0.5  # lm-eval's formula over all 40 items, not a run's 20
+    assert (lm.value, lm.lo, lm.hi) == pytest.approx((0.75, 0.75 - 1.96 * se, 0.75 + 1.96 * se))
     assert std.rows[0].figures[1].value == pytest.approx(0.75)
     keys = [c.key for _, c in suite_table(ctx, cells, "bfcl", "thesis").columns]
     # no tokens (none stored), no efficiency (bfcl has no reference), no truncated (never set: a 0% column is noise)

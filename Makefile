@@ -16,7 +16,7 @@ $(BIN)/bench: pyproject.toml $(CONSTRAINTS)
 install: $(BIN)/bench
 
 # PROFILE=tiny-api: the demo whose base also read BFCL's API and exam questions, so that the
-# out-of-domain and BFCL tables show something (about an hour; docs/tiny-experiments.md, section 7).
+# out-of-domain and BFCL tables show something (about 80 minutes on 2 cores; docs/tiny-experiments.md, section 7).
 PROFILE ?= tiny
 EXPECTED ?= docs/demo/$(if $(filter tiny,$(PROFILE)),expected,expected-$(PROFILE)).json
 demo: install
